@@ -1,0 +1,7 @@
+using System.CommandLine;
+using ConvLab.Cli;
+
+var root = new RootCommand("ConvLab: convolutional neural networks in pure C#.");
+root.Subcommands.Add(CheckReferenceCommand.Create());
+root.SetAction(_ => DefaultJob.Run(Console.Out));
+return root.Parse(args).Invoke();

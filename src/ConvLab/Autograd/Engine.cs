@@ -1,0 +1,114 @@
+namespace ConvLab.Autograd;
+
+/// <summary>
+/// Runs reverse-mode differentiation over the recorded graph: a topological order from the root,
+/// gradients summed where a tensor is used more than once, leaf gradients accumulated into
+/// <see cref="Tensor.Grad"/>.
+/// </summary>
+public static class Engine
+{
+    /// <summary>Attaches <paramref name="node"/> as the producer of <paramref name="output"/> when recording is on and any input requires grad.</summary>
+    internal static Tensor Record(Tensor output, Node node, params Tensor?[] inputs)
+    {
+        if (!GradMode.IsEnabled) return output;
+        bool any = false;
+        foreach (var t in inputs) if (t is { RequiresGrad: true }) { any = true; break; }
+        if (!any) return output;
+        var kept = new Tensor?[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++) kept[i] = inputs[i] is { RequiresGrad: true } ? inputs[i] : null;
+        node.SetInputs(kept);
+        output.GradFn = node;
+        output.RequiresGrad = true;
+        return output;
+    }
+
+    /// <summary>True when an op on these inputs will be recorded (lets ops skip saving tensors otherwise).</summary>
+    internal static bool WillRecord(params Tensor?[] inputs)
+    {
+        if (!GradMode.IsEnabled) return false;
+        foreach (var t in inputs) if (t is { RequiresGrad: true }) return true;
+        return false;
+    }
+
+    internal static void Backward(Tensor root, Tensor? gradient, bool retainGraph)
+    {
+        if (!root.RequiresGrad)
+            throw new InvalidOperationException("backward: tensor does not require grad and has no grad_fn (did you forget RequiresGrad, or run under NoGrad?)");
+        if (gradient == null)
+        {
+            if (root.Numel != 1)
+                throw new InvalidOperationException($"backward: grad can be implicitly created only for scalar outputs; this tensor has shape {ShapeUtil.Format(root.Shape)}, pass an upstream gradient");
+            gradient = Tensor.Ones(root.Shape, root.DType);
+        }
+        else
+        {
+            if (!gradient.Shape.SequenceEqual(root.Shape))
+                throw new ArgumentException($"backward: gradient has shape {ShapeUtil.Format(gradient.Shape)} but the tensor has shape {ShapeUtil.Format(root.Shape)}");
+            gradient = gradient.Detach().To(root.DType);
+        }
+
+        using var _ = new NoGrad();
+        if (root.GradFn == null)
+        {
+            Accumulate(root, gradient);
+            return;
+        }
+
+        // Topological order by iterative DFS (deep nets would overflow a recursive one).
+        var order = new List<Node>();
+        var visited = new HashSet<Node>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Node node, int next)>();
+        stack.Push((root.GradFn, 0));
+        visited.Add(root.GradFn);
+        while (stack.Count > 0)
+        {
+            var (node, next) = stack.Pop();
+            var inputs = node.InputArray;
+            bool pushed = false;
+            for (int i = next; i < inputs.Length; i++)
+            {
+                var fn = inputs[i]?.GradFn;
+                if (fn != null && visited.Add(fn))
+                {
+                    stack.Push((node, i + 1));
+                    stack.Push((fn, 0));
+                    pushed = true;
+                    break;
+                }
+            }
+            if (!pushed) order.Add(node);
+        }
+
+        var grads = new Dictionary<Node, Tensor>(ReferenceEqualityComparer.Instance) { [root.GradFn] = gradient };
+        for (int k = order.Count - 1; k >= 0; k--)
+        {
+            var node = order[k];
+            if (!grads.Remove(node, out var g)) continue;
+            if (node.Released)
+                throw new InvalidOperationException($"backward: trying to backward through the graph a second time ({node.Name} has freed its saved tensors); pass retainGraph: true to the first Backward call");
+            var inputGrads = node.Apply(g);
+            var inputs = node.InputArray;
+            if (inputGrads.Length != inputs.Length)
+                throw new InvalidOperationException($"autograd: {node.Name} returned {inputGrads.Length} gradients for {inputs.Length} inputs");
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                var input = inputs[i];
+                var ig = inputGrads[i];
+                if (input == null || ig == null) continue;
+                if (!ig.Shape.SequenceEqual(input.Shape))
+                    throw new InvalidOperationException($"autograd: {node.Name} produced a gradient of shape {ShapeUtil.Format(ig.Shape)} for input {i} of shape {ShapeUtil.Format(input.Shape)}");
+                if (input.GradFn == null) Accumulate(input, ig);
+                else grads[input.GradFn] = grads.TryGetValue(input.GradFn, out var prev) ? prev.Add(ig) : ig;
+            }
+            if (!retainGraph) node.Release();
+        }
+    }
+
+    private static void Accumulate(Tensor leaf, Tensor grad)
+    {
+        if (!leaf.RequiresGrad) return;
+        grad = grad.To(leaf.DType);
+        // A fresh dense copy so that later in-place updates of Grad never alias graph tensors.
+        leaf.Grad = leaf.Grad == null ? grad.ContiguousCopy() : leaf.Grad.Add(grad);
+    }
+}

@@ -1,0 +1,35 @@
+namespace ConvLab.Autograd;
+
+/// <summary>Whether operations are recorded for autograd on the current thread.</summary>
+public static class GradMode
+{
+    [ThreadStatic] private static int _disabledDepth;
+
+    /// <summary>True unless inside a <see cref="NoGrad"/> scope.</summary>
+    public static bool IsEnabled => _disabledDepth == 0;
+
+    internal static void Push() => _disabledDepth++;
+    internal static void Pop() => _disabledDepth--;
+}
+
+/// <summary>
+/// A scope in which no operation is recorded (PyTorch's <c>torch.no_grad()</c>):
+/// <c>using (new NoGrad()) { ... }</c>. Scopes nest; each applies to the thread that opened it.
+/// </summary>
+public readonly struct NoGrad : IDisposable
+{
+    private readonly bool _active;
+
+    /// <summary>Disables gradient recording until disposed.</summary>
+    public NoGrad()
+    {
+        _active = true;
+        GradMode.Push();
+    }
+
+    /// <summary>Restores the previous gradient mode.</summary>
+    public void Dispose()
+    {
+        if (_active) GradMode.Pop();
+    }
+}
