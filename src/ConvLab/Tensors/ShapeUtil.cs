@@ -29,6 +29,7 @@ internal static class ShapeUtil
 
     public static bool IsContiguous(ReadOnlySpan<int> shape, ReadOnlySpan<int> strides)
     {
+        foreach (int s in shape) if (s == 0) return true; // no elements: any strides describe a dense layout
         int expected = 1;
         for (int d = shape.Length - 1; d >= 0; d--)
         {

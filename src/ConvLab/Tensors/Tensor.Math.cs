@@ -150,7 +150,7 @@ public sealed partial class Tensor
     public Tensor Sign()
     {
         var d = ToDoubleArray();
-        for (int i = 0; i < d.Length; i++) d[i] = Math.Sign(d[i]);
+        for (int i = 0; i < d.Length; i++) d[i] = double.IsNaN(d[i]) ? double.NaN : Math.Sign(d[i]);
         return FromArray(d, _shape).To(DType);
     }
 

@@ -8,6 +8,12 @@ public sealed partial class Tensor
     {
         if (dims == null || dims.Length == 0) return Enumerable.Range(0, Rank).ToArray();
         var set = new SortedSet<int>();
+        if (Rank == 0)
+        {
+            // A scalar has one implicit dimension (0 or -1), reducing over which is the identity.
+            foreach (var d in dims) ShapeUtil.NormDim(d, 0, op);
+            return [];
+        }
         foreach (var d in dims)
             if (!set.Add(ShapeUtil.NormDim(d, Rank, op)))
                 throw new ArgumentException($"{op}: dimension {d} appears more than once in [{string.Join(", ", dims)}]");

@@ -77,6 +77,7 @@ public sealed partial class Tensor
     {
         var p = Enumerable.Range(0, Rank).ToArray();
         int a = ShapeUtil.NormDim(dim0, Rank, "transpose"), b = ShapeUtil.NormDim(dim1, Rank, "transpose");
+        if (Rank == 0) return Permute();
         (p[a], p[b]) = (p[b], p[a]);
         return Permute(p);
     }
@@ -87,6 +88,7 @@ public sealed partial class Tensor
     /// <summary>Elements start, start+step, ... below end along <paramref name="dim"/> (Python's <c>t[start:end:step]</c>); a view. Negative bounds count from the end and are clamped.</summary>
     public Tensor Slice(int dim, int start, int end, int step = 1)
     {
+        if (Rank == 0) throw new ArgumentException("slice: cannot be applied to a 0-dim tensor");
         int d = ShapeUtil.NormDim(dim, Rank, "slice");
         if (step <= 0) throw new ArgumentException($"slice: step must be positive, got {step}");
         int size = _shape[d];
@@ -110,6 +112,7 @@ public sealed partial class Tensor
     /// <summary><paramref name="length"/> elements from <paramref name="start"/> along a dimension (PyTorch's <c>narrow</c>); a view.</summary>
     public Tensor Narrow(int dim, int start, int length)
     {
+        if (Rank == 0) throw new ArgumentException("narrow: cannot be applied to a 0-dim tensor");
         int d = ShapeUtil.NormDim(dim, Rank, "narrow");
         if (start < 0) start += _shape[d];
         if (start < 0 || length < 0 || start + length > _shape[d])
@@ -120,6 +123,7 @@ public sealed partial class Tensor
     /// <summary>The slice at <paramref name="index"/> along <paramref name="dim"/>, removing that dimension; a view.</summary>
     public Tensor Select(int dim, int index)
     {
+        if (Rank == 0) throw new ArgumentException("select: cannot be applied to a 0-dim tensor");
         int d = ShapeUtil.NormDim(dim, Rank, "select");
         if (index < -_shape[d] || index >= _shape[d])
             throw new ArgumentException($"select: index {index} is out of range for dimension {d} of size {_shape[d]}");
