@@ -42,7 +42,7 @@ public class ActivationTests
             var g = new Generator(seed);
             foreach (var (name, f, kinks) in Activations(a, beta))
             {
-                var x = AwayFromKinks(Tensor.Randn(shape, g, std: scale, dtype: DType.Float64), kinks.Select(k => name == "softplus" ? k : k).ToArray());
+                var x = AwayFromKinks(Tensor.Randn(shape, g, std: scale, dtype: DType.Float64), kinks);
                 var r = Autograd.GradCheck.Check(t => f(t[0]), [x]);
                 Assert.True(r.Ok, $"{name}: {r.Message}");
             }
