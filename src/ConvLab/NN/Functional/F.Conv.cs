@@ -77,7 +77,7 @@ public static partial class F
     }
 
     /// <summary>Expands a per-dimension size list: null → default, one entry → every dimension; checks the minimum.</summary>
-    private static int[] ConvSizes(string op, string name, int[]? v, int d, int fallback, int min)
+    internal static int[] ConvSizes(string op, string name, int[]? v, int d, int fallback, int min)
     {
         int[] r = v == null ? Enumerable.Repeat(fallback, d).ToArray()
             : v.Length == 1 ? Enumerable.Repeat(v[0], d).ToArray()
