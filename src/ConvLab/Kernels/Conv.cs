@@ -61,7 +61,8 @@ internal enum ConvPass
 /// </summary>
 internal static class Conv
 {
-    private const int ColumnBudget = 1 << 21; // elements of the im2col workspace per tile
+    /// <summary>Elements of the im2col workspace per tile; only speed depends on it (tests shrink it to exercise tiling).</summary>
+    internal static int ColumnBudget { get; set; } = 1 << 21;
     private const long ParallelThreshold = 1 << 16;
 
     /// <summary>Runs one pass; all buffers dense (row-major) from their offsets, dst is overwritten.</summary>
@@ -170,10 +171,11 @@ internal static class Conv
                     baseOff += ii * g.InStrides[j];
                 }
                 var line = col.AsSpan(colPos, lineLen);
-                if (!valid) { if (!toImage) line.Clear(); }
+                int cnt = hi - lo;
+                if (!valid || cnt == 0) { if (!toImage) line.Clear(); }
                 else
                 {
-                    int cnt = hi - lo, cFirst = lo - lineStart, iFirst = baseOff + lo * s + shift;
+                    int cFirst = lo - lineStart, iFirst = baseOff + lo * s + shift;
                     if (!toImage)
                     {
                         line[..cFirst].Clear();
