@@ -69,57 +69,86 @@ internal static class Conv
     public static void Run<T>(ConvPass pass, T[] a, int aOff, T[] b, int bOff, T[] dst, int dstOff, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int cinG = g.InChannels / g.Groups, coutG = g.OutChannels / g.Groups;
-        int rows = cinG * g.KernelVolume, P = g.OutPlane, Pin = g.InPlane;
+        int coutG = g.OutChannels / g.Groups, rows = g.InChannels / g.Groups * g.KernelVolume;
         int dstLen = pass switch
         {
-            ConvPass.Forward => g.Batch * g.OutChannels * P,
-            ConvPass.BackwardInput => g.Batch * g.InChannels * Pin,
+            ConvPass.Forward => g.Batch * g.OutChannels * g.OutPlane,
+            ConvPass.BackwardInput => g.Batch * g.InChannels * g.InPlane,
             _ => g.OutChannels * rows,
         };
         dst.AsSpan(dstOff, dstLen).Clear();
-        if (g.Batch == 0 || P == 0 || rows == 0 || coutG == 0) return;
+        if (g.Batch == 0 || g.OutPlane == 0 || rows == 0 || coutG == 0) return;
 
-        int inner = P / g.OutSize[0];
+        int inner = g.OutPlane / g.OutSize[0];
         int tile = Math.Clamp(ColumnBudget / Math.Max(1, rows * inner), 1, g.OutSize[0]);
-        var col = g.IsPointwise ? null : new T[rows * tile * inner];
-        for (int n = 0; n < g.Batch; n++)
-            for (int gi = 0; gi < g.Groups; gi++)
+        int colLen = g.IsPointwise ? 0 : rows * tile * inner;
+        long perImage = (long)g.OutChannels * rows * g.OutPlane;
+        // Small images leave the GEMM single-threaded, so spread the batch over cores instead; each
+        // worker owns its columns and, for the weight gradient, a private partial sum.
+        if (g.Batch > 1 && perImage < (1 << 18) && Environment.ProcessorCount > 1)
+        {
+            var gate = new object();
+            bool weights = pass == ConvPass.BackwardWeight;
+            Parallel.For(0, g.Batch, () => (col: new T[colLen], acc: weights ? new T[dstLen] : null),
+                (n, _, local) =>
+                {
+                    if (weights) Image(pass, n, a, aOff, b, bOff, local.acc!, 0, g, tile, local.col);
+                    else Image(pass, n, a, aOff, b, bOff, dst, dstOff, g, tile, local.col);
+                    return local;
+                },
+                local =>
+                {
+                    if (!weights) return;
+                    lock (gate) TensorPrimitives.Add(dst.AsSpan(dstOff, dstLen), local.acc!, dst.AsSpan(dstOff, dstLen));
+                });
+            return;
+        }
+        var col = new T[colLen];
+        for (int n = 0; n < g.Batch; n++) Image(pass, n, a, aOff, b, bOff, dst, dstOff, g, tile, col);
+    }
+
+    /// <summary>One image of a pass, every group, in tiles of <paramref name="tile"/> outermost output rows.</summary>
+    private static void Image<T>(ConvPass pass, int n, T[] a, int aOff, T[] b, int bOff, T[] dst, int dstOff, ConvGeometry g, int tile, T[] col)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int cinG = g.InChannels / g.Groups, coutG = g.OutChannels / g.Groups;
+        int rows = cinG * g.KernelVolume, P = g.OutPlane, Pin = g.InPlane, inner = P / g.OutSize[0];
+        for (int gi = 0; gi < g.Groups; gi++)
+        {
+            int xOff = (n * g.InChannels + gi * cinG) * Pin;   // this group's input planes
+            int yOff = (n * g.OutChannels + gi * coutG) * P;   // this group's output planes
+            int wOff = gi * coutG * rows;                      // this group's weights (coutG x rows)
+            if (g.IsPointwise)
             {
-                int xOff = (n * g.InChannels + gi * cinG) * Pin;   // this group's input planes
-                int yOff = (n * g.OutChannels + gi * coutG) * P;   // this group's output planes
-                int wOff = gi * coutG * rows;                      // this group's weights (coutG x rows)
-                if (col == null)
+                switch (pass)
                 {
-                    switch (pass)
-                    {
-                        case ConvPass.Forward: Gemm.Run(false, false, coutG, P, rows, b, bOff + wOff, rows, a, aOff + xOff, P, dst, dstOff + yOff, P, false); break;
-                        case ConvPass.BackwardInput: Gemm.Run(true, false, rows, P, coutG, b, bOff + wOff, rows, a, aOff + yOff, P, dst, dstOff + xOff, P, false); break;
-                        default: Gemm.Run(false, true, coutG, rows, P, b, bOff + yOff, P, a, aOff + xOff, P, dst, dstOff + wOff, rows, true); break;
-                    }
-                    continue;
+                    case ConvPass.Forward: Gemm.Run(false, false, coutG, P, rows, b, bOff + wOff, rows, a, aOff + xOff, P, dst, dstOff + yOff, P, false); break;
+                    case ConvPass.BackwardInput: Gemm.Run(true, false, rows, P, coutG, b, bOff + wOff, rows, a, aOff + yOff, P, dst, dstOff + xOff, P, false); break;
+                    default: Gemm.Run(false, true, coutG, rows, P, b, bOff + yOff, P, a, aOff + xOff, P, dst, dstOff + wOff, rows, true); break;
                 }
-                for (int o0 = 0; o0 < g.OutSize[0]; o0 += tile)
+                continue;
+            }
+            for (int o0 = 0; o0 < g.OutSize[0]; o0 += tile)
+            {
+                int o1 = Math.Min(o0 + tile, g.OutSize[0]), tp = (o1 - o0) * inner;
+                int tOff = o0 * inner;
+                switch (pass)
                 {
-                    int o1 = Math.Min(o0 + tile, g.OutSize[0]), tp = (o1 - o0) * inner;
-                    int tOff = o0 * inner;
-                    switch (pass)
-                    {
-                        case ConvPass.Forward:
-                            Transfer(false, a, aOff + xOff, cinG, g, o0, o1, col);
-                            Gemm.Run(false, false, coutG, tp, rows, b, bOff + wOff, rows, col, 0, tp, dst, dstOff + yOff + tOff, P, false);
-                            break;
-                        case ConvPass.BackwardInput:
-                            Gemm.Run(true, false, rows, tp, coutG, b, bOff + wOff, rows, a, aOff + yOff + tOff, P, col, 0, tp, false);
-                            Transfer(true, dst, dstOff + xOff, cinG, g, o0, o1, col);
-                            break;
-                        default:
-                            Transfer(false, a, aOff + xOff, cinG, g, o0, o1, col);
-                            Gemm.Run(false, true, coutG, rows, tp, b, bOff + yOff + tOff, P, col, 0, tp, dst, dstOff + wOff, rows, true);
-                            break;
-                    }
+                    case ConvPass.Forward:
+                        Transfer(false, a, aOff + xOff, cinG, g, o0, o1, col);
+                        Gemm.Run(false, false, coutG, tp, rows, b, bOff + wOff, rows, col, 0, tp, dst, dstOff + yOff + tOff, P, false);
+                        break;
+                    case ConvPass.BackwardInput:
+                        Gemm.Run(true, false, rows, tp, coutG, b, bOff + wOff, rows, a, aOff + yOff + tOff, P, col, 0, tp, false);
+                        Transfer(true, dst, dstOff + xOff, cinG, g, o0, o1, col);
+                        break;
+                    default:
+                        Transfer(false, a, aOff + xOff, cinG, g, o0, o1, col);
+                        Gemm.Run(false, true, coutG, rows, tp, b, bOff + yOff + tOff, P, col, 0, tp, dst, dstOff + wOff, rows, true);
+                        break;
                 }
             }
+        }
     }
 
     /// <summary>
