@@ -165,13 +165,7 @@ public static partial class F
         }
 
         var geo = new ConvGeometry(x.Shape[0], cin, cout, groups, inSize, outSize, kernel, s, padL, dil);
-        var xc = x.Detach().Contiguous(); var wc = weight.Detach().Contiguous();
-        var y = Tensor.Zeros([x.Shape[0], cout, .. outSize], x.DType);
-        ConvBackward.Run(ConvPass.Forward, xc, wc, y, geo);
-        AddConvBias(y, bias);
-        if (Engine.WillRecord(x, weight, bias))
-            y = Engine.Record(y, new ConvBackward(xc, wc, geo, false, bias != null, op), x, weight, bias);
-        return batched ? y : y.Squeeze(0);
+        return RunConv(op, x, weight, bias, geo, false, [x.Shape[0], cout, .. outSize], batched);
     }
 
     internal static Tensor ConvTransposeNd(string op, int d, Tensor input, Tensor weight, Tensor? bias, int[]? stride, int[]? padding, int[]? outputPadding, int groups, int[]? dilation)
@@ -206,21 +200,24 @@ public static partial class F
 
         // The geometry of the convolution this op is the adjoint of: from the output back to the input.
         var geo = new ConvGeometry(x.Shape[0], cout, cin, groups, outSize, inSize, kernel, s, pad, dil);
-        var xc = x.Detach().Contiguous(); var wc = weight.Detach().Contiguous();
-        var y = Tensor.Zeros([x.Shape[0], cout, .. outSize], x.DType);
-        ConvBackward.Run(ConvPass.BackwardInput, xc, wc, y, geo);
-        AddConvBias(y, bias);
-        if (Engine.WillRecord(x, weight, bias))
-            y = Engine.Record(y, new ConvBackward(xc, wc, geo, true, bias != null, op), x, weight, bias);
-        return batched ? y : y.Squeeze(0);
+        return RunConv(op, x, weight, bias, geo, true, [x.Shape[0], cout, .. outSize], batched);
     }
 
-    private static void AddConvBias(Tensor y, Tensor? bias)
+    /// <summary>Runs a validated (transposed) convolution on the batched input, adds the bias, records the node.</summary>
+    private static Tensor RunConv(string op, Tensor x, Tensor weight, Tensor? bias, ConvGeometry geo, bool transposed, int[] outShape, bool batched)
     {
-        if (bias == null) return;
-        var b = bias.Detach().Contiguous();
-        int n = y.Shape[0], c = y.Shape[1], plane = ShapeUtil.Numel(y.Shape[2..]);
-        if (y.DType == DType.Float32) Kernels.Conv.AddBias(y.Buffer<float>(), n, c, plane, b.Buffer<float>(), b.StorageOffset);
-        else Kernels.Conv.AddBias(y.Buffer<double>(), n, c, plane, b.Buffer<double>(), b.StorageOffset);
+        var xc = x.Detach().Contiguous(); var wc = weight.Detach().Contiguous();
+        var y = Tensor.Zeros(outShape, x.DType);
+        ConvBackward.Run(transposed ? ConvPass.BackwardInput : ConvPass.Forward, xc, wc, y, geo);
+        if (bias != null)
+        {
+            var b = bias.Detach().Contiguous();
+            int plane = ShapeUtil.Numel(outShape.AsSpan(2));
+            if (y.DType == DType.Float32) Kernels.Conv.AddBias(y.Buffer<float>(), outShape[0], outShape[1], plane, b.Buffer<float>(), b.StorageOffset);
+            else Kernels.Conv.AddBias(y.Buffer<double>(), outShape[0], outShape[1], plane, b.Buffer<double>(), b.StorageOffset);
+        }
+        if (Engine.WillRecord(x, weight, bias))
+            y = Engine.Record(y, new ConvBackward(xc, wc, geo, transposed, bias != null, op), x, weight, bias);
+        return batched ? y : y.Squeeze(0);
     }
 }
