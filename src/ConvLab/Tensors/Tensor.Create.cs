@@ -72,7 +72,7 @@ public sealed partial class Tensor
         double step = steps > 1 ? (end - start) / (steps - 1) : 0;
         // Symmetric evaluation as PyTorch does, so that linspace(-1, 1, n) is exactly antisymmetric.
         int half = steps / 2;
-        for (int i = 0; i < steps; i++) t.SetFlat(i, i < half ? start + step * i : end - step * (steps - 1 - i));
+        for (int i = 0; i < steps; i++) t.SetFlat(i, i < half || steps == 1 ? start + step * i : end - step * (steps - 1 - i));
         return t;
     }
 

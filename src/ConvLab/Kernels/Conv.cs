@@ -1,0 +1,245 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace ConvLab.Kernels;
+
+/// <summary>
+/// Shape of one N-d convolution from an input (Batch, InChannels, *InSize) to an output
+/// (Batch, OutChannels, *OutSize) with weight (OutChannels, InChannels/Groups, *Kernel).
+/// <see cref="Pad"/> is the padding before each dimension; whatever the output size needs beyond the
+/// input on the far side reads as zero too, which gives PyTorch's asymmetric "same" padding for free.
+/// A transposed convolution uses the geometry of the convolution it is the adjoint of.
+/// </summary>
+internal sealed class ConvGeometry
+{
+    public ConvGeometry(int batch, int inChannels, int outChannels, int groups, int[] inSize, int[] outSize, int[] kernel, int[] stride, int[] pad, int[] dilation)
+    {
+        (Batch, InChannels, OutChannels, Groups) = (batch, inChannels, outChannels, groups);
+        (InSize, OutSize, Kernel, Stride, Pad, Dilation) = (inSize, outSize, kernel, stride, pad, dilation);
+        InPlane = ShapeUtil.Numel(inSize); OutPlane = ShapeUtil.Numel(outSize); KernelVolume = ShapeUtil.Numel(kernel);
+        InStrides = ShapeUtil.ContiguousStrides(inSize);
+        bool pw = true;
+        for (int i = 0; i < inSize.Length; i++)
+            pw &= kernel[i] == 1 && stride[i] == 1 && pad[i] == 0 && inSize[i] == outSize[i];
+        IsPointwise = pw;
+    }
+
+    public int Batch { get; }
+    public int InChannels { get; }
+    public int OutChannels { get; }
+    public int Groups { get; }
+    public int[] InSize { get; }
+    public int[] OutSize { get; }
+    public int[] Kernel { get; }
+    public int[] Stride { get; }
+    public int[] Pad { get; }
+    public int[] Dilation { get; }
+    public int[] InStrides { get; }
+    public int InPlane { get; }
+    public int OutPlane { get; }
+    public int KernelVolume { get; }
+    public int Dims => InSize.Length;
+    /// <summary>A 1x1, stride-1, unpadded convolution: the input plane already is the column matrix.</summary>
+    public bool IsPointwise { get; }
+}
+
+/// <summary>The three passes of a convolution; a transposed convolution runs them with roles swapped.</summary>
+internal enum ConvPass
+{
+    /// <summary>y = conv(x, w): a = x, b = w, dst = y.</summary>
+    Forward,
+    /// <summary>gx = convᵀ(gy, w): a = gy, b = w, dst = gx.</summary>
+    BackwardInput,
+    /// <summary>gw = Σ gy ⊗ columns(x): a = x, b = gy, dst = gw.</summary>
+    BackwardWeight,
+}
+
+/// <summary>
+/// N-d convolution by im2col + GEMM per group. Columns are built for a tile of rows of the outermost
+/// output dimension of one image at a time, so the workspace stays bounded whatever the batch and
+/// image size. Zero padding, stride and dilation are handled in the gather (no padded copy).
+/// </summary>
+internal static class Conv
+{
+    /// <summary>Elements of the im2col workspace per tile; only speed depends on it (tests shrink it to exercise tiling).</summary>
+    internal static int ColumnBudget { get; set; } = 1 << 21;
+    private const long ParallelThreshold = 1 << 16;
+
+    /// <summary>Runs one pass; all buffers dense (row-major) from their offsets, dst is overwritten.</summary>
+    public static void Run<T>(ConvPass pass, T[] a, int aOff, T[] b, int bOff, T[] dst, int dstOff, ConvGeometry g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int coutG = g.OutChannels / g.Groups, rows = g.InChannels / g.Groups * g.KernelVolume;
+        int dstLen = pass switch
+        {
+            ConvPass.Forward => g.Batch * g.OutChannels * g.OutPlane,
+            ConvPass.BackwardInput => g.Batch * g.InChannels * g.InPlane,
+            _ => g.OutChannels * rows,
+        };
+        dst.AsSpan(dstOff, dstLen).Clear();
+        if (g.Batch == 0 || g.OutPlane == 0 || rows == 0 || coutG == 0) return;
+
+        int inner = g.OutPlane / g.OutSize[0];
+        int tile = Math.Clamp(ColumnBudget / Math.Max(1, rows * inner), 1, g.OutSize[0]);
+        int colLen = g.IsPointwise ? 0 : rows * tile * inner;
+        long perImage = (long)g.OutChannels * rows * g.OutPlane;
+        // Small images leave the GEMM single-threaded, so spread the batch over cores instead; each
+        // worker owns its columns and, for the weight gradient, a private partial sum.
+        if (g.Batch > 1 && perImage < (1 << 18) && Environment.ProcessorCount > 1)
+        {
+            var gate = new object();
+            bool weights = pass == ConvPass.BackwardWeight;
+            Parallel.For(0, g.Batch, () => (col: new T[colLen], acc: weights ? new T[dstLen] : null),
+                (n, _, local) =>
+                {
+                    if (weights) Image(pass, n, a, aOff, b, bOff, local.acc!, 0, g, tile, local.col);
+                    else Image(pass, n, a, aOff, b, bOff, dst, dstOff, g, tile, local.col);
+                    return local;
+                },
+                local =>
+                {
+                    if (!weights) return;
+                    lock (gate) TensorPrimitives.Add(dst.AsSpan(dstOff, dstLen), local.acc!, dst.AsSpan(dstOff, dstLen));
+                });
+            return;
+        }
+        var col = new T[colLen];
+        for (int n = 0; n < g.Batch; n++) Image(pass, n, a, aOff, b, bOff, dst, dstOff, g, tile, col);
+    }
+
+    /// <summary>One image of a pass, every group, in tiles of <paramref name="tile"/> outermost output rows.</summary>
+    private static void Image<T>(ConvPass pass, int n, T[] a, int aOff, T[] b, int bOff, T[] dst, int dstOff, ConvGeometry g, int tile, T[] col)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int cinG = g.InChannels / g.Groups, coutG = g.OutChannels / g.Groups;
+        int rows = cinG * g.KernelVolume, P = g.OutPlane, Pin = g.InPlane, inner = P / g.OutSize[0];
+        for (int gi = 0; gi < g.Groups; gi++)
+        {
+            int xOff = (n * g.InChannels + gi * cinG) * Pin;   // this group's input planes
+            int yOff = (n * g.OutChannels + gi * coutG) * P;   // this group's output planes
+            int wOff = gi * coutG * rows;                      // this group's weights (coutG x rows)
+            if (g.IsPointwise)
+            {
+                switch (pass)
+                {
+                    case ConvPass.Forward: Gemm.Run(false, false, coutG, P, rows, b, bOff + wOff, rows, a, aOff + xOff, P, dst, dstOff + yOff, P, false); break;
+                    case ConvPass.BackwardInput: Gemm.Run(true, false, rows, P, coutG, b, bOff + wOff, rows, a, aOff + yOff, P, dst, dstOff + xOff, P, false); break;
+                    default: Gemm.Run(false, true, coutG, rows, P, b, bOff + yOff, P, a, aOff + xOff, P, dst, dstOff + wOff, rows, true); break;
+                }
+                continue;
+            }
+            for (int o0 = 0; o0 < g.OutSize[0]; o0 += tile)
+            {
+                int o1 = Math.Min(o0 + tile, g.OutSize[0]), tp = (o1 - o0) * inner;
+                int tOff = o0 * inner;
+                switch (pass)
+                {
+                    case ConvPass.Forward:
+                        Transfer(false, a, aOff + xOff, cinG, g, o0, o1, col);
+                        Gemm.Run(false, false, coutG, tp, rows, b, bOff + wOff, rows, col, 0, tp, dst, dstOff + yOff + tOff, P, false);
+                        break;
+                    case ConvPass.BackwardInput:
+                        Gemm.Run(true, false, rows, tp, coutG, b, bOff + wOff, rows, a, aOff + yOff + tOff, P, col, 0, tp, false);
+                        Transfer(true, dst, dstOff + xOff, cinG, g, o0, o1, col);
+                        break;
+                    default:
+                        Transfer(false, a, aOff + xOff, cinG, g, o0, o1, col);
+                        Gemm.Run(false, true, coutG, rows, tp, b, bOff + yOff + tOff, P, col, 0, tp, dst, dstOff + wOff, rows, true);
+                        break;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// im2col (<paramref name="toImage"/> false: columns ← image) or its adjoint col2im (true:
+    /// image += columns) for output rows [o0, o1) of the outermost dimension. Column row c·K + k holds
+    /// input channel c seen through kernel tap k at every output position of the tile.
+    /// </summary>
+    private static void Transfer<T>(bool toImage, T[] img, int imgOff, int channels, ConvGeometry g, int o0, int o1, T[] col)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int K = g.KernelVolume;
+        int tp = (o1 - o0) * (g.OutPlane / g.OutSize[0]);
+        // Each channel owns its image plane and its column rows, so channels run independently.
+        if ((long)channels * K * tp >= ParallelThreshold && channels > 1 && Environment.ProcessorCount > 1)
+            Parallel.For(0, channels, c => TransferChannel(toImage, img, imgOff + c * g.InPlane, g, o0, o1, col, c * K * tp));
+        else
+            for (int c = 0; c < channels; c++) TransferChannel(toImage, img, imgOff + c * g.InPlane, g, o0, o1, col, c * K * tp);
+    }
+
+    private static void TransferChannel<T>(bool toImage, T[] img, int plane, ConvGeometry g, int o0, int o1, T[] col, int colRow0)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int d = g.Dims, last = d - 1, outer = d - 1;
+        // Lines run along the last dimension; for 1-d the tile itself is the only line.
+        int lineStart = d == 1 ? o0 : 0;
+        int lineLen = d == 1 ? o1 - o0 : g.OutSize[last];
+        int s = g.Stride[last], inLast = g.InSize[last];
+        Span<int> kIdx = stackalloc int[d];
+        Span<int> oIdx = stackalloc int[Math.Max(outer, 1)];
+        int colPos = colRow0;
+        for (int k = 0; k < g.KernelVolume; k++)
+        {
+            for (int j = last, r = k; j >= 0; j--) { kIdx[j] = r % g.Kernel[j]; r /= g.Kernel[j]; }
+            // Valid outputs ox of this tap along the last dimension: 0 <= ox·s + shift < inLast.
+            int shift = kIdx[last] * g.Dilation[last] - g.Pad[last];
+            int lo = shift >= 0 ? 0 : (-shift + s - 1) / s;
+            int hi = inLast - 1 - shift < 0 ? 0 : (inLast - 1 - shift) / s + 1;
+            lo = Math.Clamp(lo, lineStart, lineStart + lineLen); hi = Math.Clamp(hi, lo, lineStart + lineLen);
+
+            oIdx.Clear();
+            if (outer > 0) oIdx[0] = o0;
+            while (true)
+            {
+                int baseOff = plane; bool valid = true;
+                for (int j = 0; j < outer; j++)
+                {
+                    int ii = oIdx[j] * g.Stride[j] - g.Pad[j] + kIdx[j] * g.Dilation[j];
+                    if ((uint)ii >= (uint)g.InSize[j]) { valid = false; break; }
+                    baseOff += ii * g.InStrides[j];
+                }
+                var line = col.AsSpan(colPos, lineLen);
+                int cnt = hi - lo;
+                if (!valid || cnt == 0) { if (!toImage) line.Clear(); }
+                else
+                {
+                    int cFirst = lo - lineStart, iFirst = baseOff + lo * s + shift;
+                    if (!toImage)
+                    {
+                        line[..cFirst].Clear();
+                        line[(cFirst + cnt)..].Clear();
+                        if (s == 1) img.AsSpan(iFirst, cnt).CopyTo(line.Slice(cFirst, cnt));
+                        else for (int t = 0; t < cnt; t++) line[cFirst + t] = img[iFirst + t * s];
+                    }
+                    else if (s == 1)
+                    {
+                        var dst = img.AsSpan(iFirst, cnt);
+                        TensorPrimitives.Add(dst, line.Slice(cFirst, cnt), dst);
+                    }
+                    else for (int t = 0; t < cnt; t++) img[iFirst + t * s] += line[cFirst + t];
+                }
+                colPos += lineLen;
+                int q = outer - 1;
+                for (; q >= 0; q--)
+                {
+                    if (++oIdx[q] < (q == 0 ? o1 : g.OutSize[q])) break;
+                    oIdx[q] = q == 0 ? o0 : 0;
+                }
+                if (q < 0) break;
+            }
+        }
+    }
+
+    /// <summary>Adds bias[c] to every element of each (n, c) plane of a dense (N, C, plane) buffer.</summary>
+    public static void AddBias<T>(T[] y, int batch, int channels, int plane, T[] bias, int biasOff)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int n = 0; n < batch; n++)
+            for (int c = 0; c < channels; c++)
+            {
+                var p = y.AsSpan((n * channels + c) * plane, plane);
+                TensorPrimitives.Add(p, bias[biasOff + c], p);
+            }
+    }
+}
