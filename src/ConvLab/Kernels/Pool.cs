@@ -86,36 +86,53 @@ internal static class Pool
         else for (int p = 0; p < planes; p++) body(p);
     }
 
+    /// <summary>The work done for one output window; a struct so that the JIT specialises and inlines it.</summary>
+    private interface IWindowOp
+    {
+        /// <summary>Handles output element <paramref name="o"/> (flat over planes) of plane <paramref name="plane"/> at (od, oh, ow).</summary>
+        void Apply(int plane, int o, int od, int oh, int ow);
+    }
+
+    private static void ForEachWindow<TOp>(int planes, PoolWindows w, TOp op) where TOp : struct, IWindowOp
+    {
+        int outPlane = w.OutPlane;
+        ForPlanes(planes, (long)planes * outPlane * w.MaxWindow, p =>
+        {
+            int o = p * outPlane;
+            for (int od = 0; od < w.Out[0]; od++)
+                for (int oh = 0; oh < w.Out[1]; oh++)
+                    for (int ow = 0; ow < w.Out[2]; ow++, o++)
+                        op.Apply(p, o, od, oh, ow);
+        });
+    }
+
     /// <summary>
     /// y = max over each window, idx = its flat index in the input plane. As PyTorch: a NaN always wins
     /// (the last one), otherwise the first maximum; an all −∞ window reports its first tap.
     /// </summary>
     public static void MaxForward<T>(T[] x, int xOff, T[] y, long[] idx, int planes, PoolWindows w)
+        where T : unmanaged, IFloatingPointIeee754<T> => ForEachWindow(planes, w, new MaxOp<T>(x, xOff, y, idx, w));
+
+    private readonly struct MaxOp<T>(T[] x, int xOff, T[] y, long[] idx, PoolWindows w) : IWindowOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int inPlane = w.InPlane, outPlane = w.OutPlane, H = w.In[1], W = w.In[2];
-        ForPlanes(planes, (long)planes * outPlane * w.MaxWindow, p =>
+        public void Apply(int plane, int o, int od, int oh, int ow)
         {
-            int xb = xOff + p * inPlane, o = p * outPlane;
-            for (int od = 0; od < w.Out[0]; od++)
-                for (int oh = 0; oh < w.Out[1]; oh++)
-                    for (int ow = 0; ow < w.Out[2]; ow++, o++)
+            int H = w.In[1], W = w.In[2], xb = xOff + plane * w.InPlane;
+            T best = T.NegativeInfinity;
+            long bi = ((long)w.Lo[0][od] * H + w.Lo[1][oh]) * W + w.Lo[2][ow];
+            for (int jd = 0, id = w.Lo[0][od]; jd < w.Count[0][od]; jd++, id += w.Step[0])
+                for (int jh = 0, ih = w.Lo[1][oh]; jh < w.Count[1][oh]; jh++, ih += w.Step[1])
+                {
+                    int row = (id * H + ih) * W;
+                    for (int jw = 0, iw = w.Lo[2][ow]; jw < w.Count[2][ow]; jw++, iw += w.Step[2])
                     {
-                        T best = T.NegativeInfinity;
-                        long bi = ((long)w.Lo[0][od] * H + w.Lo[1][oh]) * W + w.Lo[2][ow];
-                        for (int jd = 0, id = w.Lo[0][od]; jd < w.Count[0][od]; jd++, id += w.Step[0])
-                            for (int jh = 0, ih = w.Lo[1][oh]; jh < w.Count[1][oh]; jh++, ih += w.Step[1])
-                            {
-                                int row = (id * H + ih) * W;
-                                for (int jw = 0, iw = w.Lo[2][ow]; jw < w.Count[2][ow]; jw++, iw += w.Step[2])
-                                {
-                                    T v = x[xb + row + iw];
-                                    if (v > best || T.IsNaN(v)) { best = v; bi = row + iw; }
-                                }
-                            }
-                        y[o] = best; idx[o] = bi;
+                        T v = x[xb + row + iw];
+                        if (v > best || T.IsNaN(v)) { best = v; bi = row + iw; }
                     }
-        });
+                }
+            y[o] = best; idx[o] = bi;
+        }
     }
 
     /// <summary>gx[idx] += gy per plane (windows may overlap, so gradients accumulate).</summary>
@@ -129,50 +146,31 @@ internal static class Pool
         });
     }
 
-    private static T Divisor<T>(PoolWindows w, int od, int oh, int ow, int divisorOverride) where T : unmanaged, IFloatingPointIeee754<T> =>
-        T.CreateChecked(divisorOverride != 0 ? divisorOverride : (long)w.Div[0][od] * w.Div[1][oh] * w.Div[2][ow]);
-
     /// <summary>y = Σ window / divisor (<paramref name="divisorOverride"/> when non-zero). Avg windows have unit step.</summary>
     public static void AvgForward<T>(T[] x, int xOff, T[] y, int planes, PoolWindows w, int divisorOverride)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int inPlane = w.InPlane, outPlane = w.OutPlane, H = w.In[1], W = w.In[2];
-        ForPlanes(planes, (long)planes * outPlane * w.MaxWindow, p =>
-        {
-            int xb = xOff + p * inPlane, o = p * outPlane;
-            for (int od = 0; od < w.Out[0]; od++)
-                for (int oh = 0; oh < w.Out[1]; oh++)
-                    for (int ow = 0; ow < w.Out[2]; ow++, o++)
-                    {
-                        T sum = T.Zero;
-                        for (int jd = 0, id = w.Lo[0][od]; jd < w.Count[0][od]; jd++, id++)
-                            for (int jh = 0, ih = w.Lo[1][oh]; jh < w.Count[1][oh]; jh++, ih++)
-                                sum += TensorPrimitives.Sum(new ReadOnlySpan<T>(x, xb + (id * H + ih) * W + w.Lo[2][ow], w.Count[2][ow]));
-                        y[o] = sum / Divisor<T>(w, od, oh, ow, divisorOverride);
-                    }
-        });
-    }
+        where T : unmanaged, IFloatingPointIeee754<T> => ForEachWindow(planes, w, new AvgOp<T>(x, xOff, y, 0, w, divisorOverride, false));
 
     /// <summary>gx[window] += gy / divisor.</summary>
     public static void AvgBackward<T>(T[] gy, int gyOff, T[] gx, int planes, PoolWindows w, int divisorOverride)
+        where T : unmanaged, IFloatingPointIeee754<T> => ForEachWindow(planes, w, new AvgOp<T>(gx, 0, gy, gyOff, w, divisorOverride, true));
+
+    /// <summary>Forward sums each window's rows of the input planes into <c>pooled</c>; backward spreads <c>pooled</c> back over them.</summary>
+    private readonly struct AvgOp<T>(T[] planes, int planesOff, T[] pooled, int pooledOff, PoolWindows w, int divisorOverride, bool backward) : IWindowOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int inPlane = w.InPlane, outPlane = w.OutPlane, H = w.In[1], W = w.In[2];
-        ForPlanes(planes, (long)planes * outPlane * w.MaxWindow, p =>
+        public void Apply(int p, int o, int od, int oh, int ow)
         {
-            int gb = p * inPlane, o = gyOff + p * outPlane;
-            for (int od = 0; od < w.Out[0]; od++)
-                for (int oh = 0; oh < w.Out[1]; oh++)
-                    for (int ow = 0; ow < w.Out[2]; ow++, o++)
-                    {
-                        T g = gy[o] / Divisor<T>(w, od, oh, ow, divisorOverride);
-                        for (int jd = 0, id = w.Lo[0][od]; jd < w.Count[0][od]; jd++, id++)
-                            for (int jh = 0, ih = w.Lo[1][oh]; jh < w.Count[1][oh]; jh++, ih++)
-                            {
-                                var row = new Span<T>(gx, gb + (id * H + ih) * W + w.Lo[2][ow], w.Count[2][ow]);
-                                TensorPrimitives.Add(row, g, row);
-                            }
-                    }
-        });
+            int H = w.In[1], W = w.In[2], pb = planesOff + p * w.InPlane, po = pooledOff + o;
+            T div = T.CreateChecked(divisorOverride != 0 ? divisorOverride : (long)w.Div[0][od] * w.Div[1][oh] * w.Div[2][ow]);
+            T g = backward ? pooled[po] / div : T.Zero, sum = T.Zero;
+            for (int jd = 0, id = w.Lo[0][od]; jd < w.Count[0][od]; jd++, id++)
+                for (int jh = 0, ih = w.Lo[1][oh]; jh < w.Count[1][oh]; jh++, ih++)
+                {
+                    var row = new Span<T>(planes, pb + (id * H + ih) * W + w.Lo[2][ow], w.Count[2][ow]);
+                    if (backward) TensorPrimitives.Add(row, g, row);
+                    else sum += TensorPrimitives.Sum<T>(row);
+                }
+            if (!backward) pooled[po] = sum / div;
+        }
     }
 }

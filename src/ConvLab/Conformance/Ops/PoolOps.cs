@@ -10,16 +10,16 @@ internal static class PoolOps
     private static IReadOnlyDictionary<string, Tensor> Out((Tensor Output, Tensor Indices) r) =>
         new Dictionary<string, Tensor> { ["output"] = r.Output, ["indices"] = r.Indices };
 
+    /// <summary>Picks the 1-d, 2-d or 3-d variant from the op name's trailing "Nd".</summary>
+    private static T ByNd<T>(OpArgs a, Func<T> d1, Func<T> d2, Func<T> d3) => a.Case.Op[^2] switch { '1' => d1(), '2' => d2(), _ => d3() };
+
+    private static int?[] OutputSize(OpArgs a) => a.Ints("output_size").Select(v => (int?)v).ToArray();
+
     [ReferenceOp("max_pool1d", "max_pool2d", "max_pool3d")]
     public static IReadOnlyDictionary<string, Tensor> MaxPool(OpArgs a)
     {
         var (x, k, s, p, d, ceil) = (a.Input("input"), a.Ints("kernel_size"), a.Ints("stride"), a.Ints("padding"), a.Ints("dilation"), a.Bool("ceil_mode"));
-        return Out(a.Case.Op switch
-        {
-            "max_pool1d" => F.MaxPool1dWithIndices(x, k, s, p, d, ceil),
-            "max_pool2d" => F.MaxPool2dWithIndices(x, k, s, p, d, ceil),
-            _ => F.MaxPool3dWithIndices(x, k, s, p, d, ceil),
-        });
+        return Out(ByNd(a, () => F.MaxPool1dWithIndices(x, k, s, p, d, ceil), () => F.MaxPool2dWithIndices(x, k, s, p, d, ceil), () => F.MaxPool3dWithIndices(x, k, s, p, d, ceil)));
     }
 
     [ReferenceOp("avg_pool1d", "avg_pool2d", "avg_pool3d")]
@@ -29,37 +29,20 @@ internal static class PoolOps
         int? div = a.Has("divisor_override") ? a.Int("divisor_override") : null;
         if (a.Case.Op == "avg_pool1d" && div != null)
             throw new CaseFormatException($"{a.Case.Name}: avg_pool1d has no divisor_override");
-        return Out(a.Case.Op switch
-        {
-            "avg_pool1d" => F.AvgPool1d(x, k, s, p, ceil, incl),
-            "avg_pool2d" => F.AvgPool2d(x, k, s, p, ceil, incl, div),
-            _ => F.AvgPool3d(x, k, s, p, ceil, incl, div),
-        });
+        return Out(ByNd(a, () => F.AvgPool1d(x, k, s, p, ceil, incl), () => F.AvgPool2d(x, k, s, p, ceil, incl, div), () => F.AvgPool3d(x, k, s, p, ceil, incl, div)));
     }
-
-    private static int?[] OutputSize(OpArgs a) => a.Ints("output_size").Select(v => (int?)v).ToArray();
 
     [ReferenceOp("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d")]
     public static IReadOnlyDictionary<string, Tensor> AdaptiveAvgPool(OpArgs a)
     {
-        var x = a.Input("input"); var size = OutputSize(a);
-        return Out(a.Case.Op switch
-        {
-            "adaptive_avg_pool1d" => F.AdaptiveAvgPool1d(x, size),
-            "adaptive_avg_pool2d" => F.AdaptiveAvgPool2d(x, size),
-            _ => F.AdaptiveAvgPool3d(x, size),
-        });
+        var (x, o) = (a.Input("input"), OutputSize(a));
+        return Out(ByNd(a, () => F.AdaptiveAvgPool1d(x, o), () => F.AdaptiveAvgPool2d(x, o), () => F.AdaptiveAvgPool3d(x, o)));
     }
 
     [ReferenceOp("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d")]
     public static IReadOnlyDictionary<string, Tensor> AdaptiveMaxPool(OpArgs a)
     {
-        var x = a.Input("input"); var size = OutputSize(a);
-        return Out(a.Case.Op switch
-        {
-            "adaptive_max_pool1d" => F.AdaptiveMaxPool1dWithIndices(x, size),
-            "adaptive_max_pool2d" => F.AdaptiveMaxPool2dWithIndices(x, size),
-            _ => F.AdaptiveMaxPool3dWithIndices(x, size),
-        });
+        var (x, o) = (a.Input("input"), OutputSize(a));
+        return Out(ByNd(a, () => F.AdaptiveMaxPool1dWithIndices(x, o), () => F.AdaptiveMaxPool2dWithIndices(x, o), () => F.AdaptiveMaxPool3dWithIndices(x, o)));
     }
 }

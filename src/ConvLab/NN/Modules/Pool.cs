@@ -8,32 +8,22 @@ internal static class PoolRepr
     public static string Sizes(int[] v) => v.Length == 1 ? v[0].ToString() : "(" + string.Join(", ", v) + ")";
     public static string Sizes(int?[] v) => v.Length == 1 ? v[0]?.ToString() ?? "None" : "(" + string.Join(", ", v.Select(e => e?.ToString() ?? "None")) + ")";
     public static string Bool(bool b) => b ? "True" : "False";
+
+    /// <summary>Validates an adaptive output size (length and positivity) and returns a private copy.</summary>
+    public static int?[] CheckOutputSize(string module, int nd, int?[] outputSize)
+    {
+        F.AdaptiveSizes(module, nd, null, outputSize);
+        return outputSize.ToArray();
+    }
 }
 
-/// <summary>Base of MaxPool1d/2d/3d: attributes validated at construction, no parameters.</summary>
-public abstract class MaxPoolNd : Module
+/// <summary>Base of the max-pooling modules: <see cref="Forward"/> gives the output, <see cref="ForwardWithIndices"/> also the argmax.</summary>
+public abstract class MaxPoolingModule : Module
 {
-    private readonly int _nd;
+    private protected MaxPoolingModule(bool returnIndices) => ReturnIndices = returnIndices;
 
-    private protected MaxPoolNd(int nd, int[] kernelSize, int[]? stride, int[]? padding, int[]? dilation, bool returnIndices, bool ceilMode)
-    {
-        _nd = nd;
-        (KernelSize, Stride, Padding, Dilation) = F.PoolAttrs(GetType().Name, nd, kernelSize, stride, padding, dilation);
-        ReturnIndices = returnIndices; CeilMode = ceilMode;
-    }
-
-    /// <summary>Window size per spatial dim.</summary>
-    public int[] KernelSize { get; }
-    /// <summary>Stride per spatial dim (defaults to the kernel size).</summary>
-    public int[] Stride { get; }
-    /// <summary>Implicit −∞ padding per spatial dim.</summary>
-    public int[] Padding { get; }
-    /// <summary>Spacing between window taps per spatial dim.</summary>
-    public int[] Dilation { get; }
     /// <summary>When true, <see cref="Forward"/> keeps the argmax indices of its last call in <see cref="LastIndices"/>.</summary>
     public bool ReturnIndices { get; }
-    /// <summary>Ceil instead of floor in the output size.</summary>
-    public bool CeilMode { get; }
     /// <summary>Indices of the last <see cref="Forward"/> call when <see cref="ReturnIndices"/> is set (for max-unpooling).</summary>
     public Tensor? LastIndices { get; private set; }
 
@@ -46,7 +36,34 @@ public abstract class MaxPoolNd : Module
     }
 
     /// <summary>The pooled output and the int64 argmax indices (flat within each (N, C) plane).</summary>
-    public (Tensor Output, Tensor Indices) ForwardWithIndices(Tensor input) => _nd switch
+    public abstract (Tensor Output, Tensor Indices) ForwardWithIndices(Tensor input);
+}
+
+/// <summary>Base of MaxPool1d/2d/3d: attributes validated at construction, no parameters.</summary>
+public abstract class MaxPoolNd : MaxPoolingModule
+{
+    private readonly int _nd;
+
+    private protected MaxPoolNd(int nd, int[] kernelSize, int[]? stride, int[]? padding, int[]? dilation, bool returnIndices, bool ceilMode) : base(returnIndices)
+    {
+        _nd = nd;
+        (KernelSize, Stride, Padding, Dilation) = F.PoolAttrs(GetType().Name, nd, kernelSize, stride, padding, dilation);
+        CeilMode = ceilMode;
+    }
+
+    /// <summary>Window size per spatial dim.</summary>
+    public int[] KernelSize { get; }
+    /// <summary>Stride per spatial dim (defaults to the kernel size).</summary>
+    public int[] Stride { get; }
+    /// <summary>Implicit −∞ padding per spatial dim.</summary>
+    public int[] Padding { get; }
+    /// <summary>Spacing between window taps per spatial dim.</summary>
+    public int[] Dilation { get; }
+    /// <summary>Ceil instead of floor in the output size.</summary>
+    public bool CeilMode { get; }
+
+    /// <inheritdoc/>
+    public override (Tensor Output, Tensor Indices) ForwardWithIndices(Tensor input) => _nd switch
     {
         1 => F.MaxPool1dWithIndices(input, KernelSize, Stride, Padding, Dilation, CeilMode),
         2 => F.MaxPool2dWithIndices(input, KernelSize, Stride, Padding, Dilation, CeilMode),
@@ -122,37 +139,26 @@ public sealed class AvgPool2d(int[] kernelSize, int[]? stride = null, int[]? pad
 public sealed class AvgPool3d(int[] kernelSize, int[]? stride = null, int[]? padding = null, bool ceilMode = false, bool countIncludePad = true, int? divisorOverride = null)
     : AvgPoolNd(3, kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride);
 
-/// <summary>Base of the adaptive pooling modules: a validated output size, no parameters.</summary>
-public abstract class AdaptivePoolNd : Module
+/// <summary>Base of AdaptiveAvgPool1d/2d/3d: a validated output size, no parameters.</summary>
+public abstract class AdaptiveAvgPoolNd : Module
 {
-    private protected AdaptivePoolNd(int nd, int?[] outputSize)
-    {
-        Nd = nd;
-        F.AdaptiveSizes(GetType().Name, nd, null, outputSize);
-        OutputSize = outputSize.ToArray();
-    }
+    private readonly int _nd;
 
-    private protected int Nd { get; }
+    private protected AdaptiveAvgPoolNd(int nd, int?[] outputSize) => (_nd, OutputSize) = (nd, PoolRepr.CheckOutputSize(GetType().Name, nd, outputSize));
 
     /// <summary>Output size per spatial dim (one entry = every dim; null = keep the input size).</summary>
     public int?[] OutputSize { get; }
 
     /// <inheritdoc/>
-    protected override string ExtraRepr() => $"output_size={PoolRepr.Sizes(OutputSize)}";
-}
-
-/// <summary>Base of AdaptiveAvgPool1d/2d/3d.</summary>
-public abstract class AdaptiveAvgPoolNd : AdaptivePoolNd
-{
-    private protected AdaptiveAvgPoolNd(int nd, int?[] outputSize) : base(nd, outputSize) { }
-
-    /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Nd switch
+    public override Tensor Forward(Tensor input) => _nd switch
     {
         1 => F.AdaptiveAvgPool1d(input, OutputSize),
         2 => F.AdaptiveAvgPool2d(input, OutputSize),
         _ => F.AdaptiveAvgPool3d(input, OutputSize),
     };
+
+    /// <inheritdoc/>
+    protected override string ExtraRepr() => $"output_size={PoolRepr.Sizes(OutputSize)}";
 }
 
 /// <summary>Adaptive 1-D average pooling (PyTorch's <c>nn.AdaptiveAvgPool1d</c>).</summary>
@@ -164,31 +170,27 @@ public sealed class AdaptiveAvgPool2d(params int?[] outputSize) : AdaptiveAvgPoo
 /// <summary>Adaptive 3-D average pooling (PyTorch's <c>nn.AdaptiveAvgPool3d</c>).</summary>
 public sealed class AdaptiveAvgPool3d(params int?[] outputSize) : AdaptiveAvgPoolNd(3, outputSize);
 
-/// <summary>Base of AdaptiveMaxPool1d/2d/3d.</summary>
-public abstract class AdaptiveMaxPoolNd : AdaptivePoolNd
+/// <summary>Base of AdaptiveMaxPool1d/2d/3d: a validated output size, no parameters.</summary>
+public abstract class AdaptiveMaxPoolNd : MaxPoolingModule
 {
-    private protected AdaptiveMaxPoolNd(int nd, int?[] outputSize, bool returnIndices) : base(nd, outputSize) => ReturnIndices = returnIndices;
+    private readonly int _nd;
 
-    /// <summary>When true, <see cref="Forward"/> keeps the argmax indices of its last call in <see cref="LastIndices"/>.</summary>
-    public bool ReturnIndices { get; }
-    /// <summary>Indices of the last <see cref="Forward"/> call when <see cref="ReturnIndices"/> is set.</summary>
-    public Tensor? LastIndices { get; private set; }
+    private protected AdaptiveMaxPoolNd(int nd, int?[] outputSize, bool returnIndices) : base(returnIndices) =>
+        (_nd, OutputSize) = (nd, PoolRepr.CheckOutputSize(GetType().Name, nd, outputSize));
+
+    /// <summary>Output size per spatial dim (one entry = every dim; null = keep the input size).</summary>
+    public int?[] OutputSize { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input)
-    {
-        var (y, idx) = ForwardWithIndices(input);
-        if (ReturnIndices) LastIndices = idx;
-        return y;
-    }
-
-    /// <summary>The pooled output and the int64 argmax indices (flat within each (N, C) plane).</summary>
-    public (Tensor Output, Tensor Indices) ForwardWithIndices(Tensor input) => Nd switch
+    public override (Tensor Output, Tensor Indices) ForwardWithIndices(Tensor input) => _nd switch
     {
         1 => F.AdaptiveMaxPool1dWithIndices(input, OutputSize),
         2 => F.AdaptiveMaxPool2dWithIndices(input, OutputSize),
         _ => F.AdaptiveMaxPool3dWithIndices(input, OutputSize),
     };
+
+    /// <inheritdoc/>
+    protected override string ExtraRepr() => $"output_size={PoolRepr.Sizes(OutputSize)}";
 }
 
 /// <summary>Adaptive 1-D max pooling (PyTorch's <c>nn.AdaptiveMaxPool1d</c>).</summary>
