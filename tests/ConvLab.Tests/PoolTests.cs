@@ -171,6 +171,33 @@ public class PoolTests
         }, iter: 60);
     }
 
+    [Fact]
+    public void LargeInputsTakeTheParallelPathWithTheSameResults()
+    {
+        // 4·8 planes of 40×40 with 3×3 windows is above the kernels' parallel threshold.
+        var x = Tensor.Randn([4, 8, 40, 40], new Generator(11), dtype: DType.Float64).RequiresGrad_();
+        var xs = x.ToDoubleArray();
+        int[] inS = [40, 40], outS = [20, 20];
+        int[] Taps(int dim, int o) => [o * 2 - 1, o * 2, o * 2 + 1];
+        int Span(int dim, int o) => Math.Min(o * 2 + 2, 41) - (o * 2 - 1);
+        var (y, idx) = F.MaxPool2dWithIndices(x, [3], [2], [1]);
+        var want = Naive(xs, 32, inS, outS, Taps, Span, true, true, null);
+        AssertClose(want.Y, y.ToDoubleArray(), "max");
+        Assert.Equal(want.Idx, idx.ToInt64Array());
+        var a = F.AvgPool2d(x, [3], [2], [1]);
+        AssertClose(Naive(xs, 32, inS, outS, Taps, Span, false, true, null).Y, a.ToDoubleArray(), "avg");
+
+        // Backward: each output's gradient lands on its argmax / spreads over its window.
+        y.Add(a).Sum().Backward();
+        var grad = new double[xs.Length];
+        for (int i = 0; i < want.Idx.Length; i++) grad[i / 400 * 1600 + want.Idx[i]] += 1;
+        for (int p = 0; p < 32; p++)
+            for (int o = 0; o < 400; o++)
+                foreach (int r in Taps(0, o / 20)) foreach (int c in Taps(1, o % 20))
+                    if (r >= 0 && r < 40 && c >= 0 && c < 40) grad[p * 1600 + r * 40 + c] += 1.0 / 9;
+        AssertClose(grad, x.Grad!.ToDoubleArray(), "grad");
+    }
+
     // ------------------------------------------------------------------ gradients
 
     [Fact]
