@@ -1,0 +1,224 @@
+using ConvLab.Autograd;
+using ConvLab.Autograd.Nodes;
+using ConvLab.Kernels;
+
+namespace ConvLab.NN.Functional;
+
+public static partial class F
+{
+    // ------------------------------------------------------------------ max pooling
+
+    /// <summary>1-D max pooling of (N, C, L) or (C, L); stride defaults to the kernel size.</summary>
+    public static Tensor MaxPool1d(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool ceilMode = false) =>
+        MaxPoolNd("max_pool1d", 1, input, kernelSize, stride, padding, dilation, ceilMode).Output;
+
+    /// <summary>2-D max pooling of (N, C, H, W) or (C, H, W); stride defaults to the kernel size.</summary>
+    public static Tensor MaxPool2d(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool ceilMode = false) =>
+        MaxPoolNd("max_pool2d", 2, input, kernelSize, stride, padding, dilation, ceilMode).Output;
+
+    /// <summary>3-D max pooling of (N, C, D, H, W) or (C, D, H, W); stride defaults to the kernel size.</summary>
+    public static Tensor MaxPool3d(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool ceilMode = false) =>
+        MaxPoolNd("max_pool3d", 3, input, kernelSize, stride, padding, dilation, ceilMode).Output;
+
+    /// <summary>1-D max pooling that also returns the int64 argmax indices (flat within each (N, C) plane).</summary>
+    public static (Tensor Output, Tensor Indices) MaxPool1dWithIndices(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool ceilMode = false) =>
+        MaxPoolNd("max_pool1d", 1, input, kernelSize, stride, padding, dilation, ceilMode);
+
+    /// <summary>2-D max pooling that also returns the int64 argmax indices (flat within each (N, C) plane).</summary>
+    public static (Tensor Output, Tensor Indices) MaxPool2dWithIndices(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool ceilMode = false) =>
+        MaxPoolNd("max_pool2d", 2, input, kernelSize, stride, padding, dilation, ceilMode);
+
+    /// <summary>3-D max pooling that also returns the int64 argmax indices (flat within each (N, C) plane).</summary>
+    public static (Tensor Output, Tensor Indices) MaxPool3dWithIndices(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool ceilMode = false) =>
+        MaxPoolNd("max_pool3d", 3, input, kernelSize, stride, padding, dilation, ceilMode);
+
+    // ------------------------------------------------------------------ average pooling
+
+    /// <summary>1-D average pooling of (N, C, L) or (C, L) with PyTorch's divisor rules.</summary>
+    public static Tensor AvgPool1d(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, bool ceilMode = false, bool countIncludePad = true) =>
+        AvgPoolNd("avg_pool1d", 1, input, kernelSize, stride, padding, ceilMode, countIncludePad, null);
+
+    /// <summary>2-D average pooling of (N, C, H, W) or (C, H, W) with PyTorch's divisor rules; a non-null <paramref name="divisorOverride"/> replaces the window size.</summary>
+    public static Tensor AvgPool2d(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, bool ceilMode = false, bool countIncludePad = true, int? divisorOverride = null) =>
+        AvgPoolNd("avg_pool2d", 2, input, kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride);
+
+    /// <summary>3-D average pooling of (N, C, D, H, W) or (C, D, H, W) with PyTorch's divisor rules; a non-null <paramref name="divisorOverride"/> replaces the window size.</summary>
+    public static Tensor AvgPool3d(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, bool ceilMode = false, bool countIncludePad = true, int? divisorOverride = null) =>
+        AvgPoolNd("avg_pool3d", 3, input, kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride);
+
+    // ------------------------------------------------------------------ adaptive pooling
+
+    /// <summary>Adaptive 1-D average pooling to <paramref name="outputSize"/> (null entry = keep the input size).</summary>
+    public static Tensor AdaptiveAvgPool1d(Tensor input, int?[] outputSize) => AdaptiveAvgPoolNd("adaptive_avg_pool1d", 1, input, outputSize);
+
+    /// <summary>Adaptive 2-D average pooling to <paramref name="outputSize"/> (one entry for both dims; null entry = keep the input size).</summary>
+    public static Tensor AdaptiveAvgPool2d(Tensor input, int?[] outputSize) => AdaptiveAvgPoolNd("adaptive_avg_pool2d", 2, input, outputSize);
+
+    /// <summary>Adaptive 3-D average pooling to <paramref name="outputSize"/> (one entry for all dims; null entry = keep the input size).</summary>
+    public static Tensor AdaptiveAvgPool3d(Tensor input, int?[] outputSize) => AdaptiveAvgPoolNd("adaptive_avg_pool3d", 3, input, outputSize);
+
+    /// <summary>Adaptive 1-D max pooling to <paramref name="outputSize"/>.</summary>
+    public static Tensor AdaptiveMaxPool1d(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool1d", 1, input, outputSize).Output;
+
+    /// <summary>Adaptive 2-D max pooling to <paramref name="outputSize"/>.</summary>
+    public static Tensor AdaptiveMaxPool2d(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool2d", 2, input, outputSize).Output;
+
+    /// <summary>Adaptive 3-D max pooling to <paramref name="outputSize"/>.</summary>
+    public static Tensor AdaptiveMaxPool3d(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool3d", 3, input, outputSize).Output;
+
+    /// <summary>Adaptive 1-D max pooling with int64 argmax indices (flat within each plane).</summary>
+    public static (Tensor Output, Tensor Indices) AdaptiveMaxPool1dWithIndices(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool1d", 1, input, outputSize);
+
+    /// <summary>Adaptive 2-D max pooling with int64 argmax indices (flat within each plane).</summary>
+    public static (Tensor Output, Tensor Indices) AdaptiveMaxPool2dWithIndices(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool2d", 2, input, outputSize);
+
+    /// <summary>Adaptive 3-D max pooling with int64 argmax indices (flat within each plane).</summary>
+    public static (Tensor Output, Tensor Indices) AdaptiveMaxPool3dWithIndices(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool3d", 3, input, outputSize);
+
+    /// <summary>Global average pooling: (N, C, H, W) → (N, C, 1, 1), or (C, H, W) → (C, 1, 1).</summary>
+    public static Tensor GlobalAvgPool2d(Tensor input) => AdaptiveAvgPoolNd("adaptive_avg_pool2d", 2, input, [1, 1]);
+
+    // ------------------------------------------------------------------ shared machinery
+
+    /// <summary>
+    /// Expands a per-dimension size list to <paramref name="nd"/> entries (one entry = every dim; null or
+    /// empty = <paramref name="fallback"/>) and checks each entry is at least <paramref name="min"/>.
+    /// </summary>
+    internal static int[] PoolSizes(string op, string name, int nd, int[]? values, int[]? fallback, int min)
+    {
+        if (values == null || values.Length == 0)
+            values = fallback ?? throw new ArgumentException($"{op}: {name} must be given");
+        if (values.Length != 1 && values.Length != nd)
+            throw new ArgumentException($"{op}: {name} must have 1 or {nd} entries, got {values.Length} ({ShapeUtil.Format(values)})");
+        var r = values.Length == 1 ? Enumerable.Repeat(values[0], nd).ToArray() : values.ToArray();
+        if (r.Any(v => v < min))
+            throw new ArgumentException($"{op}: {name} must be {(min > 0 ? "positive" : "non-negative")}, got {ShapeUtil.Format(r)}");
+        return r;
+    }
+
+    /// <summary>Validates input-independent sliding-pool attributes (also used by the modules' constructors).</summary>
+    internal static (int[] Kernel, int[] Stride, int[] Padding, int[] Dilation) PoolAttrs(string op, int nd, int[] kernelSize, int[]? stride, int[]? padding, int[]? dilation)
+    {
+        var k = PoolSizes(op, "kernel_size", nd, kernelSize, null, 1);
+        var s = PoolSizes(op, "stride", nd, stride, k, 1);
+        var p = PoolSizes(op, "padding", nd, padding, [0], 0);
+        var d = PoolSizes(op, "dilation", nd, dilation, [1], 1);
+        for (int i = 0; i < nd; i++)
+            if (p[i] > k[i] / 2)
+                throw new ArgumentException($"{op}: padding {p[i]} should be at most half of kernel size {k[i]}");
+        return (k, s, p, d);
+    }
+
+    /// <summary>Checks the rank ((C, *) or (N, C, *)) and returns the detached contiguous input, the leading shape and the spatial sizes.</summary>
+    private static (Tensor X, int[] Lead, int[] Spatial, int Planes) PoolInput(string op, int nd, Tensor input)
+    {
+        input.RequireFloat(op);
+        if (input.Rank != nd + 1 && input.Rank != nd + 2)
+            throw new ArgumentException($"{op}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, got shape {ShapeUtil.Format(input.Shape)}");
+        var spatial = input.Shape[^nd..].ToArray();
+        if (spatial.Any(v => v <= 0))
+            throw new ArgumentException($"{op}: spatial sizes must be positive, got input shape {ShapeUtil.Format(input.Shape)}");
+        var lead = input.Shape[..^nd].ToArray();
+        return (input.Detach().Contiguous(), lead, spatial, ShapeUtil.Numel(lead));
+    }
+
+    /// <summary>PyTorch's pooling output sizes, after checking that every window fits the padded input.</summary>
+    private static PoolWindows SlidingWindows(string op, int[] spatial, int[] k, int[] s, int[] p, int[] d, bool ceilMode, bool countIncludePad)
+    {
+        int nd = spatial.Length;
+        var outSize = new int[nd];
+        for (int i = 0; i < nd; i++)
+        {
+            long effective = (long)(k[i] - 1) * d[i] + 1, padded = spatial[i] + 2L * p[i];
+            if (effective > padded)
+                throw new ArgumentException($"{op}: kernel {effective} is larger than padded input {padded}" +
+                    (d[i] > 1 ? $" (kernel_size {k[i]}, dilation {d[i]})" : "") + $" in spatial dim {i}");
+            long o = (padded - effective + (ceilMode ? s[i] - 1 : 0)) / s[i] + 1;
+            // With ceil_mode the last window must start inside the input or the left padding.
+            if (ceilMode && (o - 1) * s[i] >= spatial[i] + (long)p[i]) o--;
+            outSize[i] = (int)o;
+        }
+        return PoolWindows.Sliding(spatial, outSize, k, s, p, d, countIncludePad);
+    }
+
+    private static int[] PoolOutShape(int[] lead, PoolWindows w, int nd) => [.. lead, .. w.Out[(3 - nd)..]];
+
+    private static (Tensor Output, Tensor Indices) MaxPoolNd(string op, int nd, Tensor input, int[] kernelSize, int[]? stride, int[]? padding, int[]? dilation, bool ceilMode)
+    {
+        var (k, s, p, d) = PoolAttrs(op, nd, kernelSize, stride, padding, dilation);
+        var (x, lead, spatial, planes) = PoolInput(op, nd, input);
+        var w = SlidingWindows(op, spatial, k, s, p, d, ceilMode, true);
+        for (int i = 0; i < nd; i++)
+        {
+            int c = Array.IndexOf(w.Count[3 - nd + i], 0);
+            if (c >= 0)
+                throw new ArgumentException($"{op}: window {c} of spatial dim {i} covers only padding (kernel_size {k[i]}, dilation {d[i]}, padding {p[i]}, input {spatial[i]})");
+        }
+        return MaxPoolRun(op, input, x, lead, planes, w, nd);
+    }
+
+    private static (Tensor Output, Tensor Indices) AdaptiveMaxPoolNd(string op, int nd, Tensor input, int?[] outputSize)
+    {
+        var (x, lead, spatial, planes) = PoolInput(op, nd, input);
+        return MaxPoolRun(op, input, x, lead, planes, PoolWindows.Adaptive(spatial, AdaptiveSizes(op, nd, spatial, outputSize)), nd);
+    }
+
+    private static (Tensor Output, Tensor Indices) MaxPoolRun(string op, Tensor input, Tensor x, int[] lead, int planes, PoolWindows w, int nd)
+    {
+        var outShape = PoolOutShape(lead, w, nd);
+        var y = Tensor.Zeros(outShape, x.DType);
+        var idx = Tensor.Zeros(outShape, DType.Int64);
+        if (x.DType == DType.Float32)
+            Pool.MaxForward(x.Buffer<float>(), x.StorageOffset, y.Buffer<float>(), idx.Buffer<long>(), planes, w);
+        else
+            Pool.MaxForward(x.Buffer<double>(), x.StorageOffset, y.Buffer<double>(), idx.Buffer<long>(), planes, w);
+        if (Engine.WillRecord(input))
+            Engine.Record(y, new MaxPoolBackward(PoolNodeName(op), idx, input.Shape.ToArray(), planes, w), input);
+        return (y, idx);
+    }
+
+    private static Tensor AvgPoolNd(string op, int nd, Tensor input, int[] kernelSize, int[]? stride, int[]? padding, bool ceilMode, bool countIncludePad, int? divisorOverride)
+    {
+        var (k, s, p, d) = PoolAttrs(op, nd, kernelSize, stride, padding, null);
+        if (divisorOverride == 0) throw new ArgumentException($"{op}: divisor_override must be non-zero, got 0");
+        var (x, lead, spatial, planes) = PoolInput(op, nd, input);
+        return AvgPoolRun(op, input, x, lead, planes, SlidingWindows(op, spatial, k, s, p, d, ceilMode, countIncludePad), nd, divisorOverride ?? 0);
+    }
+
+    private static Tensor AdaptiveAvgPoolNd(string op, int nd, Tensor input, int?[] outputSize)
+    {
+        var (x, lead, spatial, planes) = PoolInput(op, nd, input);
+        return AvgPoolRun(op, input, x, lead, planes, PoolWindows.Adaptive(spatial, AdaptiveSizes(op, nd, spatial, outputSize)), nd, 0);
+    }
+
+    private static Tensor AvgPoolRun(string op, Tensor input, Tensor x, int[] lead, int planes, PoolWindows w, int nd, int divisorOverride)
+    {
+        var y = Tensor.Zeros(PoolOutShape(lead, w, nd), x.DType);
+        if (x.DType == DType.Float32)
+            Pool.AvgForward(x.Buffer<float>(), x.StorageOffset, y.Buffer<float>(), planes, w, divisorOverride);
+        else
+            Pool.AvgForward(x.Buffer<double>(), x.StorageOffset, y.Buffer<double>(), planes, w, divisorOverride);
+        if (!Engine.WillRecord(input)) return y;
+        return Engine.Record(y, new AvgPoolBackward(PoolNodeName(op), input.Shape.ToArray(), planes, w, divisorOverride), input);
+    }
+
+    /// <summary>Output sizes of adaptive pooling: one entry for every dim or one per dim, null = keep the input size.</summary>
+    internal static int[] AdaptiveSizes(string op, int nd, int[]? spatial, int?[] outputSize)
+    {
+        if (outputSize == null || (outputSize.Length != 1 && outputSize.Length != nd))
+            throw new ArgumentException($"{op}: output_size must have 1 or {nd} entries, got {outputSize?.Length ?? 0}");
+        var r = new int[nd];
+        for (int i = 0; i < nd; i++)
+        {
+            var v = outputSize[outputSize.Length == 1 ? 0 : i];
+            if (v is <= 0)
+                throw new ArgumentException($"{op}: output_size must be positive, got [{string.Join(", ", outputSize.Select(e => e?.ToString() ?? "None"))}]");
+            r[i] = v ?? spatial?[i] ?? 0;
+        }
+        return r;
+    }
+
+    /// <summary>max_pool2d → MaxPool2DBackward, as PyTorch names its grad_fn.</summary>
+    private static string PoolNodeName(string op) =>
+        string.Concat(op[..^1].Split('_').Select(part => char.ToUpperInvariant(part[0]) + part[1..])) + "DBackward";
+}
