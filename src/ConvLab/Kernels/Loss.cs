@@ -19,11 +19,11 @@ internal static class Loss
     /// given probabilities), and all zeros where the index equals <paramref name="ignoreIndex"/>.
     /// Returns Σ over non-ignored elements of w[target] (the "mean" denominator for index targets).
     /// </summary>
-    public static double Coefficients<T>(int n, int c, int s, ReadOnlySpan<long> index, ReadOnlySpan<T> prob, ReadOnlySpan<T> weight,
+    public static double Coefficients<T>(int n, int c, int s, bool byIndex, ReadOnlySpan<long> index, ReadOnlySpan<T> prob, ReadOnlySpan<T> weight,
         long ignoreIndex, double smoothing, Span<T> a) where T : unmanaged, IFloatingPointIeee754<T>
     {
         T keep = T.CreateChecked(1 - smoothing), spread = T.CreateChecked(c > 0 ? smoothing / c : 0);
-        bool weighted = !weight.IsEmpty, byIndex = prob.IsEmpty;
+        bool weighted = !weight.IsEmpty;
         double weightSum = 0;
         for (int b = 0; b < n; b++)
             for (int j = 0; j < s; j++)

@@ -29,6 +29,8 @@ internal static class ShapeUtil
 
     public static bool IsContiguous(ReadOnlySpan<int> shape, ReadOnlySpan<int> strides)
     {
+        // A tensor without elements is trivially dense (its strides after a 0-sized dim are arbitrary).
+        if (shape.Contains(0)) return true;
         int expected = 1;
         for (int d = shape.Length - 1; d >= 0; d--)
         {

@@ -192,7 +192,7 @@ public static partial class F
         var x = input.Detach().Contiguous();
         var w = weight?.Detach().To(dtype).Contiguous();
         var coef = Tensor.Zeros(input.Shape, dtype);
-        double weightSum = Kernels.Loss.Coefficients<T>(n, c, s, byIndex ? target.Read<long>() : default, byIndex ? default : target.Detach().Read<T>(),
+        double weightSum = Kernels.Loss.Coefficients<T>(n, c, s, byIndex, byIndex ? target.Read<long>() : default, byIndex ? default : target.Detach().Read<T>(),
             w == null ? default : w.Read<T>(), ignoreIndex, smoothing, coef.Span<T>());
         var logp = x;
         if (logits)
