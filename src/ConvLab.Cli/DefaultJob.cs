@@ -29,7 +29,7 @@ internal static class DefaultJob
                 h = layer.Forward(h);
                 long p = layer.ParameterCount();
                 total += p;
-                table.AddRow(name, layer.GetType().Name, ShapeUtil.Format(h.Shape), p.ToString("N0", CultureInfo.InvariantCulture));
+                table.AddRow(Markup.Escape(name), layer.GetType().Name, Markup.Escape(Shape(h)), p.ToString("N0", CultureInfo.InvariantCulture));
             }
         table.AddRow("", "[bold]total[/]", "", total.ToString("N0", CultureInfo.InvariantCulture));
         console.Write(table);
@@ -41,11 +41,13 @@ internal static class DefaultJob
         double gradNorm = Math.Sqrt(model.Parameters().Sum(p => p.Grad!.Pow(2).Sum().Item()));
         int withGrad = model.Parameters().Count(p => p.Grad != null);
         console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-            $"forward: logits {ShapeUtil.Format(logits.Shape)}, cross-entropy loss {loss.Item():F4} (ln 10 = {Math.Log(10):F4} for a guess)"));
+            $"forward: logits {Markup.Escape(Shape(logits))}, cross-entropy loss {loss.Item():F4} (ln 10 = {Math.Log(10):F4} for a guess)"));
         console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
             $"backward: gradients for {withGrad} of {model.Parameters().Count()} parameter tensors, global gradient norm {gradNorm:F4}"));
         return 0;
     }
+
+    private static string Shape(Tensor t) => "[" + string.Join(", ", t.Shape.ToArray()) + "]";
 
     /// <summary>Leaf layers of nested Sequentials, with their state-dict paths.</summary>
     private static IEnumerable<(string, Module)> Leaves(Module m, string prefix)

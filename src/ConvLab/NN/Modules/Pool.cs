@@ -77,15 +77,30 @@ public abstract class MaxPoolNd : MaxPoolingModule
 
 /// <summary>1-D max pooling (PyTorch's <c>nn.MaxPool1d</c>).</summary>
 public sealed class MaxPool1d(int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool returnIndices = false, bool ceilMode = false)
-    : MaxPoolNd(1, kernelSize, stride, padding, dilation, returnIndices, ceilMode);
+    : MaxPoolNd(1, kernelSize, stride, padding, dilation, returnIndices, ceilMode)
+{
+    /// <summary>Same size in every dimension (PyTorch's <c>MaxPool1d(2)</c>); stride defaults to the kernel size.</summary>
+    public MaxPool1d(int kernelSize, int? stride = null, int padding = 0, int dilation = 1, bool returnIndices = false, bool ceilMode = false)
+        : this([kernelSize], stride is int s ? [s] : null, [padding], [dilation], returnIndices, ceilMode) { }
+}
 
 /// <summary>2-D max pooling (PyTorch's <c>nn.MaxPool2d</c>).</summary>
 public sealed class MaxPool2d(int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool returnIndices = false, bool ceilMode = false)
-    : MaxPoolNd(2, kernelSize, stride, padding, dilation, returnIndices, ceilMode);
+    : MaxPoolNd(2, kernelSize, stride, padding, dilation, returnIndices, ceilMode)
+{
+    /// <summary>Same size in every dimension (PyTorch's <c>MaxPool2d(2)</c>); stride defaults to the kernel size.</summary>
+    public MaxPool2d(int kernelSize, int? stride = null, int padding = 0, int dilation = 1, bool returnIndices = false, bool ceilMode = false)
+        : this([kernelSize], stride is int s ? [s] : null, [padding], [dilation], returnIndices, ceilMode) { }
+}
 
 /// <summary>3-D max pooling (PyTorch's <c>nn.MaxPool3d</c>).</summary>
 public sealed class MaxPool3d(int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool returnIndices = false, bool ceilMode = false)
-    : MaxPoolNd(3, kernelSize, stride, padding, dilation, returnIndices, ceilMode);
+    : MaxPoolNd(3, kernelSize, stride, padding, dilation, returnIndices, ceilMode)
+{
+    /// <summary>Same size in every dimension (PyTorch's <c>MaxPool3d(2)</c>); stride defaults to the kernel size.</summary>
+    public MaxPool3d(int kernelSize, int? stride = null, int padding = 0, int dilation = 1, bool returnIndices = false, bool ceilMode = false)
+        : this([kernelSize], stride is int s ? [s] : null, [padding], [dilation], returnIndices, ceilMode) { }
+}
 
 /// <summary>Base of AvgPool1d/2d/3d: attributes validated at construction, no parameters.</summary>
 public abstract class AvgPoolNd : Module
@@ -129,15 +144,30 @@ public abstract class AvgPoolNd : Module
 
 /// <summary>1-D average pooling (PyTorch's <c>nn.AvgPool1d</c>).</summary>
 public sealed class AvgPool1d(int[] kernelSize, int[]? stride = null, int[]? padding = null, bool ceilMode = false, bool countIncludePad = true)
-    : AvgPoolNd(1, kernelSize, stride, padding, ceilMode, countIncludePad, null);
+    : AvgPoolNd(1, kernelSize, stride, padding, ceilMode, countIncludePad, null)
+{
+    /// <summary>Scalar sizes (PyTorch's <c>AvgPool1d(2)</c>); stride defaults to the kernel size.</summary>
+    public AvgPool1d(int kernelSize, int? stride = null, int padding = 0, bool ceilMode = false, bool countIncludePad = true)
+        : this([kernelSize], stride is int s ? [s] : null, [padding], ceilMode, countIncludePad) { }
+}
 
 /// <summary>2-D average pooling (PyTorch's <c>nn.AvgPool2d</c>).</summary>
 public sealed class AvgPool2d(int[] kernelSize, int[]? stride = null, int[]? padding = null, bool ceilMode = false, bool countIncludePad = true, int? divisorOverride = null)
-    : AvgPoolNd(2, kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride);
+    : AvgPoolNd(2, kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride)
+{
+    /// <summary>Same size in every dimension (PyTorch's <c>AvgPool2d(2)</c>); stride defaults to the kernel size.</summary>
+    public AvgPool2d(int kernelSize, int? stride = null, int padding = 0, bool ceilMode = false, bool countIncludePad = true, int? divisorOverride = null)
+        : this([kernelSize], stride is int s ? [s] : null, [padding], ceilMode, countIncludePad, divisorOverride) { }
+}
 
 /// <summary>3-D average pooling (PyTorch's <c>nn.AvgPool3d</c>).</summary>
 public sealed class AvgPool3d(int[] kernelSize, int[]? stride = null, int[]? padding = null, bool ceilMode = false, bool countIncludePad = true, int? divisorOverride = null)
-    : AvgPoolNd(3, kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride);
+    : AvgPoolNd(3, kernelSize, stride, padding, ceilMode, countIncludePad, divisorOverride)
+{
+    /// <summary>Same size in every dimension (PyTorch's <c>AvgPool3d(2)</c>); stride defaults to the kernel size.</summary>
+    public AvgPool3d(int kernelSize, int? stride = null, int padding = 0, bool ceilMode = false, bool countIncludePad = true, int? divisorOverride = null)
+        : this([kernelSize], stride is int s ? [s] : null, [padding], ceilMode, countIncludePad, divisorOverride) { }
+}
 
 /// <summary>Base of AdaptiveAvgPool1d/2d/3d: a validated output size, no parameters.</summary>
 public abstract class AdaptiveAvgPoolNd : Module

@@ -1,0 +1,49 @@
+using System.Diagnostics;
+using Xunit;
+
+namespace ConvLab.Tests;
+
+/// <summary>The `convlab` command run as a user types it: a separate process on the built CLI.</summary>
+public class CliTests
+{
+    private static (int Code, string Out) Convlab(params string[] args)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "ConvLab.Cli.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(120_000), "convlab did not finish within 2 minutes");
+        return (p.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    [Fact]
+    public void CheckReferencePassesEveryCaseAndEndsWithTheCountLine()
+    {
+        var (code, text) = Convlab("check-reference", TestUtil.ReferenceDir);
+        var last = text.TrimEnd().Split('\n')[^1].Trim();
+        Assert.Matches(@"^\d+ passed, 0 failed$", last);
+        Assert.Equal(0, code);
+        Assert.Contains("conv2d", text);
+    }
+
+    [Fact]
+    public void CheckReferenceOnAMissingDirectoryFailsWithAMessage()
+    {
+        var (code, text) = Convlab("check-reference", "/no/such/dir");
+        Assert.NotEqual(0, code);
+        Assert.Contains("does not exist", text);
+    }
+
+    [Fact]
+    public void DefaultJobPrintsLeNetSummaryAndRunsForwardBackward()
+    {
+        var (code, text) = Convlab();
+        Assert.Equal(0, code);
+        Assert.Contains("61,706", text);
+        Assert.Contains("[16, 10]", text);
+        Assert.Contains("backward: gradients for 10 of 10 parameter tensors", text);
+    }
+}
