@@ -20,12 +20,15 @@ public class CliTests
     }
 
     [Fact]
-    public void CheckReferencePassesEveryCaseAndEndsWithTheCountLine()
+    public void CheckReferencePassesEveryCaseButTheKnownFaultyOnesAndEndsWithTheCountLine()
     {
         var (code, text) = Convlab("check-reference", TestUtil.ReferenceDir);
-        var last = text.TrimEnd().Split('\n')[^1].Trim();
-        Assert.Matches(@"^\d+ passed, 0 failed$", last);
-        Assert.Equal(0, code);
+        var lines = text.TrimEnd().Split('\n').Select(l => l.Trim()).ToArray();
+        int faulty = ReferenceTests.KnownFaulty.Count;
+        Assert.Matches($@"^\d+ passed, {faulty} failed$", lines[^1]);
+        var failed = lines.Where(l => l.StartsWith("FAIL ")).Select(l => l.Split(' ')[1] + ".json").OrderBy(n => n).ToArray();
+        Assert.Equal(ReferenceTests.KnownFaulty.Keys.OrderBy(n => n).ToArray(), failed);
+        Assert.Equal(faulty == 0 ? 0 : 1, code);
         Assert.Contains("conv2d", text);
     }
 

@@ -329,7 +329,7 @@ public class DeformTests
 
     [Fact]
     public void FreshModuleIsAPlainConvolutionAndTrainsItsOffsetBranch() =>
-        Gen.Select(Gen.Int[1, 2], Gen.Int[1, 3], Gen.Int[0, 1], Gen.Int[1, 2], Gen.Int[1, 2], Gen.Bool, Gen.Int[4, 6]).Sample((g, k, p, s, d, mod, size) =>
+        Gen.Select(Gen.Int[1, 2], Gen.Int[1, 3], Gen.Int[0, 1], Gen.Int[1, 2], Gen.Int[1, 2], Gen.Bool, Gen.Int[5, 7]).Sample((g, k, p, s, d, mod, size) =>
         {
             var layer = new DeformConv2d(2 * g, 2 * g, k, s, p, d, groups: g, offsetGroups: 2, modulated: mod, generator: new Generator(5));
             var x = Tensor.Randn([2, 2 * g, size, size + 1], new Generator(6));
