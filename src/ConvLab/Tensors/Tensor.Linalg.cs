@@ -32,15 +32,18 @@ public sealed partial class Tensor
         var y = Zeros([batch, n, p], a.DType);
         int lda = a._shape[2], ldb = b._shape[2];
         for (int i = 0; i < batch; i++)
-        {
-            if (a.DType == DType.Float32)
-                Kernels.Gemm.Run(transA, transB, n, p, k, (float[])a.Storage, a._offset + i * a._shape[1] * a._shape[2], lda,
-                    (float[])b.Storage, b._offset + i * b._shape[1] * b._shape[2], ldb, (float[])y.Storage, i * n * p, p, false);
-            else
-                Kernels.Gemm.Run(transA, transB, n, p, k, (double[])a.Storage, a._offset + i * a._shape[1] * a._shape[2], lda,
-                    (double[])b.Storage, b._offset + i * b._shape[1] * b._shape[2], ldb, (double[])y.Storage, i * n * p, p, false);
-        }
+            Gemm(transA, transB, n, p, k, a, a._offset + i * a._shape[1] * a._shape[2], lda,
+                b, b._offset + i * b._shape[1] * b._shape[2], ldb, y, i * n * p, p);
         return y;
+    }
+
+    /// <summary>C = op(A)·op(B) on the buffers of same-dtype float tensors (row-major, offsets into the buffers); C is overwritten.</summary>
+    internal static void Gemm(bool transA, bool transB, int m, int n, int k, Tensor a, int aOff, int lda, Tensor b, int bOff, int ldb, Tensor c, int cOff, int ldc)
+    {
+        if (a.DType == DType.Float32)
+            Kernels.Gemm.Run(transA, transB, m, n, k, (float[])a.Storage, aOff, lda, (float[])b.Storage, bOff, ldb, (float[])c.Storage, cOff, ldc, false);
+        else
+            Kernels.Gemm.Run(transA, transB, m, n, k, (double[])a.Storage, aOff, lda, (double[])b.Storage, bOff, ldb, (double[])c.Storage, cOff, ldc, false);
     }
 
     /// <summary>Matrix product with PyTorch's <c>matmul</c> rules: vectors are promoted and squeezed back, batch dimensions broadcast.</summary>

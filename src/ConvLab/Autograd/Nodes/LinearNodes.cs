@@ -13,18 +13,12 @@ internal sealed class LinearBackward(Tensor x, Tensor w, int rows, int inF, int 
         if (NeedsGrad(0))
         {
             gx = Tensor.Zeros(x.Shape, x.DType);
-            if (x.DType == DType.Float32)
-                Kernels.Gemm.Run(false, false, rows, inF, outF, gy.Buffer<float>(), gy.StorageOffset, outF, w.Buffer<float>(), w.StorageOffset, inF, gx.Buffer<float>(), 0, inF, false);
-            else
-                Kernels.Gemm.Run(false, false, rows, inF, outF, gy.Buffer<double>(), gy.StorageOffset, outF, w.Buffer<double>(), w.StorageOffset, inF, gx.Buffer<double>(), 0, inF, false);
+            Tensor.Gemm(false, false, rows, inF, outF, gy, gy.StorageOffset, outF, w, w.StorageOffset, inF, gx, 0, inF);
         }
         if (NeedsGrad(1))
         {
             gw = Tensor.Zeros([outF, inF], x.DType);
-            if (x.DType == DType.Float32)
-                Kernels.Gemm.Run(true, false, outF, inF, rows, gy.Buffer<float>(), gy.StorageOffset, outF, x.Buffer<float>(), x.StorageOffset, inF, gw.Buffer<float>(), 0, inF, false);
-            else
-                Kernels.Gemm.Run(true, false, outF, inF, rows, gy.Buffer<double>(), gy.StorageOffset, outF, x.Buffer<double>(), x.StorageOffset, inF, gw.Buffer<double>(), 0, inF, false);
+            Tensor.Gemm(true, false, outF, inF, rows, gy, gy.StorageOffset, outF, x, x.StorageOffset, inF, gw, 0, inF);
         }
         if (hasBias && NeedsGrad(2)) gb = gy.Reshape(rows, outF).Sum(0);
         return [gx, gw, gb];

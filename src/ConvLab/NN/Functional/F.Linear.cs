@@ -29,10 +29,7 @@ public static partial class F
         var w = weight.Detach().Contiguous();
         var yShape = input.Shape.ToArray(); yShape[^1] = outF;
         var y = Tensor.Zeros(yShape, input.DType);
-        if (input.DType == DType.Float32)
-            Kernels.Gemm.Run(false, true, rows, outF, inF, x.Buffer<float>(), x.StorageOffset, inF, w.Buffer<float>(), w.StorageOffset, inF, y.Buffer<float>(), 0, outF, false);
-        else
-            Kernels.Gemm.Run(false, true, rows, outF, inF, x.Buffer<double>(), x.StorageOffset, inF, w.Buffer<double>(), w.StorageOffset, inF, y.Buffer<double>(), 0, outF, false);
+        Tensor.Gemm(false, true, rows, outF, inF, x, x.StorageOffset, inF, w, w.StorageOffset, inF, y, 0, outF);
         if (bias != null)
             using (new NoGrad()) y = y.Add(bias.Detach());
         if (!Engine.WillRecord(input, weight, bias)) return y;
