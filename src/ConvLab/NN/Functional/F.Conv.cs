@@ -121,7 +121,7 @@ public static partial class F
         if (cout % groups != 0)
             throw new ArgumentException($"{op}: out_channels {cout} (weight shape {ShapeUtil.Format(weight.Shape)}) must be divisible by groups {groups}");
         if (cin != weight.Shape[1] * groups)
-            throw new ArgumentException($"{op}: input has {cin} channels but weight expects {weight.Shape[1] * groups} (weight shape {ShapeUtil.Format(weight.Shape)}, groups={groups})");
+            throw new ArgumentException($"{op}: input has {cin} channels but weight expects {weight.Shape[1] * groups} (groups={groups}; weight shape {ShapeUtil.Format(weight.Shape)})");
         if (paddingMode is not ("zeros" or "reflect" or "replicate" or "circular"))
             throw new ArgumentException($"{op}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got '{paddingMode}'");
         var kernel = weight.Shape[2..].ToArray();
