@@ -84,7 +84,10 @@ public sealed partial class Tensor
     {
         var g = generator ?? Generator.Default;
         var t = Zeros(shape, dtype);
-        for (int i = 0; i < t.Numel; i++) t.SetFlat(i, low + (high - low) * g.NextDouble());
+        double scale = high - low;
+        if (t.Storage is float[] f) for (int i = 0; i < f.Length; i++) f[i] = (float)(low + scale * g.NextDouble());
+        else if (t.Storage is double[] d) for (int i = 0; i < d.Length; i++) d[i] = low + scale * g.NextDouble();
+        else for (int i = 0; i < t.Numel; i++) t.SetFlat(i, low + scale * g.NextDouble());
         return t;
     }
 
@@ -93,7 +96,9 @@ public sealed partial class Tensor
     {
         var g = generator ?? Generator.Default;
         var t = Zeros(shape, dtype);
-        for (int i = 0; i < t.Numel; i++) t.SetFlat(i, mean + std * g.NextNormal());
+        if (t.Storage is float[] f) for (int i = 0; i < f.Length; i++) f[i] = (float)(mean + std * g.NextNormal());
+        else if (t.Storage is double[] d) for (int i = 0; i < d.Length; i++) d[i] = mean + std * g.NextNormal();
+        else for (int i = 0; i < t.Numel; i++) t.SetFlat(i, mean + std * g.NextNormal());
         return t;
     }
 

@@ -151,6 +151,12 @@ public sealed partial class Tensor
         CheckInPlace("copy_");
         var b = src.Detach().To(DType);
         if (!b.Shape.SequenceEqual(Shape)) b = b.Expand(_shape);
+        else if (IsContiguous && b.IsContiguous)
+        {
+            // The common case (loading weights, initialisers): one block copy, no temporary.
+            Array.Copy(b.Storage, b._offset, Storage, _offset, Numel);
+            return this;
+        }
         CopyFromDense(b.ContiguousCopy());
         return this;
     }
