@@ -112,7 +112,6 @@ public class ZooModernTests
         var m = new UNet(generator: new Generator(5));
         // 31,037,698 is the 3-input-channel count (milesial's default); one input channel saves 2 x 64 x 3 x 3 weights.
         Assert.Equal(31_036_546, m.ParameterCount());
-        Assert.Equal(31_037_698, new UNet(inChannels: 3).ParameterCount());
         AssertKeys(m,
             ("inc.double_conv.0.weight", [64, 1, 3, 3]),
             ("inc.double_conv.4.running_var", [64]),
@@ -148,9 +147,76 @@ public class ZooModernTests
     }
 
     [Fact]
+    public void FCN32sHasVggKeysBilinearUpscoreAndCropsToInput()
+    {
+        // Building the full 136M-parameter net takes too long for a unit test: check the 1/16-width copy against the
+        // closed-form count, whose full-width value is the documented 136,152,917 (VGG-16 features 14,714,688).
+        static long Count(int d, int k)
+        {
+            long vgg = 0, ch = 3;
+            foreach (int c in new[] { 64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512 }) { vgg += ch * (c / d) * 9 + c / d; ch = c / d; }
+            long fc = 4096 / d;
+            return vgg + (ch * fc * 49 + fc) + (fc * fc + fc) + (fc * k + k) + (long)k * k * 64 * 64;
+        }
+        Assert.Equal(136_152_917, Count(1, 21));
+        var small = new FCN32s(3, 16, new Generator(10));
+        Assert.Equal(Count(16, 3), small.ParameterCount());
+        AssertKeys(small,
+            ("features.0.weight", [4, 3, 3, 3]),
+            ("features.28.weight", [32, 32, 3, 3]),
+            ("fc6.weight", [256, 32, 7, 7]),
+            ("fc7.weight", [256, 256, 1, 1]),
+            ("score_fr.weight", [3, 256, 1, 1]),
+            ("upscore.weight", [3, 3, 64, 64]));
+        Assert.DoesNotContain("upscore.bias", small.StateDict().Keys);
+        // torchvision vgg16's conv indices.
+        Assert.Equal(new[] { 0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28 }.Select(i => $"features.{i}.weight"),
+            small.StateDict().Keys.Where(k => k.StartsWith("features.", StringComparison.Ordinal) && k.EndsWith(".weight", StringComparison.Ordinal)));
+        // The output is cropped back to any input size.
+        Assert.Equal([1, 3, 9, 13], small.Forward(Input(1, 3, 9, 13)).Shape.ToArray());
+        // A constant score map upsampled by the bilinear kernel stays constant inside the crop.
+        var up = small.NamedModules().Single(t => t.Name == "upscore").Module;
+        var ones = Tensor.Zeros([1, 3, 4, 4]).AddScalar(1);
+        var v = up.Forward(ones).Narrow(2, 32, 64).Narrow(3, 32, 64).Read<float>().ToArray();
+        Assert.All(v, e => Assert.Equal(1f, e, 1e-5f));
+    }
+
+    [Fact]
+    public void YoloModelsHavePaperShapesAndCounts()
+    {
+        var yolo = new YoloV3(generator: new Generator(11));
+        Assert.Equal(61_949_149, yolo.ParameterCount());
+        AssertKeys(yolo,
+            ("backbone.stem.0.weight", [32, 3, 3, 3]),
+            ("backbone.layer3.8.conv2.0.weight", [256, 128, 3, 3]),
+            ("backbone.layer5.4.conv1.1.running_mean", [512]),
+            ("head2.0.0.weight", [256, 768, 1, 1]),
+            ("out1.1.weight", [255, 1024, 1, 1]),
+            ("out3.1.bias", [255]),
+            ("lateral2.0.weight", [128, 256, 1, 1]));
+        yolo.Eval();
+        var maps = yolo.ForwardScales(Input(1, 3, 64, 64));
+        Assert.Equal([[1, 255, 2, 2], [1, 255, 4, 4], [1, 255, 8, 8]], maps.Select(t => t.Shape.ToArray()).ToArray());
+        var flat = yolo.Forward(Input(1, 3, 64, 64));
+        Assert.Equal([1, 3 * (4 + 16 + 64), 85], flat.Shape.ToArray());
+        Assert.StartsWith("YoloV3:", Assert.Throws<ArgumentException>(() => yolo.Forward(Input(1, 3, 48, 64))).Message);
+
+        Assert.Equal(40_584_928, yolo.NamedParameters().Where(p => p.Name.StartsWith("backbone.", StringComparison.Ordinal)).Sum(p => (long)p.Parameter.Numel));
+        var darknet = new Darknet53(generator: new Generator(12));
+        Assert.Equal(41_609_928, darknet.ParameterCount());
+        Assert.Equal([2, 1000], darknet.Eval().Forward(Input(2, 3, 32, 32)).Shape.ToArray());
+
+        var head = new YoloV1Head(S: 7, B: 2, C: 20, inChannels: 8, hidden: 16, generator: new Generator(13));
+        Assert.Equal(8 * 49 * 16 + 16 + 16 * 1470 + 1470, head.ParameterCount());
+        AssertKeys(head, ("fc.1.weight", [16, 392]), ("fc.4.weight", [1470, 16]));
+        Assert.Equal([2, 7, 7, 30], head.Forward(Input(2, 8, 7, 7)).Shape.ToArray());
+        Assert.StartsWith("YoloV1Head:", Assert.Throws<ArgumentException>(() => head.Forward(Input(2, 8, 6, 7))).Message);
+    }
+
+    [Fact]
     public void ZooModernCreatesEveryNamedModel()
     {
-        Assert.Equal(["mobilenet_v2", "densenet121", "squeezenet1_1", "mobilenet_v1", "unet"], ZooModern.Names);
+        Assert.Equal(["mobilenet_v2", "densenet121", "squeezenet1_1", "mobilenet_v1", "unet", "fcn32s", "darknet53", "yolov3", "yolov1_head"], ZooModern.Names);
         Assert.IsType<SqueezeNet11>(ZooModern.Create("squeezenet1_1", 10));
         Assert.Equal(10, ((MobileNetV1)ZooModern.Create("mobilenet_v1", 10)).Classifier.OutFeatures);
         Assert.StartsWith("zoo:", Assert.Throws<ArgumentException>(() => ZooModern.Create("resnet1000", 10)).Message);

@@ -25,7 +25,7 @@ public class DenseNet : Module
         int ch = numInitFeatures;
         for (int b = 0; b < blockConfig.Length; b++)
         {
-            var block = new DenseBlock();
+            var block = new NamedSequential(); // each dense layer appends its features to the running tensor
             for (int l = 0; l < blockConfig[b]; l++)
                 block.Add($"denselayer{l + 1}", new DenseLayer(ch + l * growthRate, growthRate, bnSize, generator));
             features.Add($"denseblock{b + 1}", block);
@@ -78,24 +78,6 @@ public class DenseNet : Module
         }
 
         public override Tensor Forward(Tensor input) => Tensor.Cat([input, _body.Forward(input)], 1);
-    }
-
-    /// <summary>Dense layers applied in turn; each one concatenates its features onto the running tensor.</summary>
-    private sealed class DenseBlock : Module
-    {
-        private readonly List<Module> _layers = [];
-
-        public DenseBlock Add(string name, Module layer)
-        {
-            _layers.Add(RegisterModule(name, layer));
-            return this;
-        }
-
-        public override Tensor Forward(Tensor input)
-        {
-            foreach (var l in _layers) input = l.Forward(input);
-            return input;
-        }
     }
 }
 
