@@ -55,7 +55,7 @@ public sealed class ResNet : Module
         Layers = stages;
         AvgPool = RegisterModule("avgpool", new AdaptiveAvgPool2d(1, 1));
         Fc = RegisterModule("fc", new Linear(512 * expansion, numClasses, generator: generator));
-        ZooInit.KaimingNormalConvs(this, generator);
+        ModelParts.InitKaimingNormal(this, "fan_out", null, generator);
     }
 
     /// <summary>ResNet-18 (basic blocks 2-2-2-2).</summary>

@@ -32,8 +32,7 @@ public sealed class VGG : Module
             new Linear(4096, numClasses, generator: generator)));
         if (initWeights)
         {
-            ZooInit.KaimingNormalConvs(this, generator);
-            ZooInit.NormalLinears(this, 0.01, generator);
+            ModelParts.InitKaimingNormal(this, "fan_out", 0.01, generator);
         }
     }
 

@@ -1,6 +1,6 @@
 namespace ConvLab.Models;
 
-/// <summary>Creates zoo models by their lower-case torchvision names ("resnet50", "vgg16_bn", ...).</summary>
+/// <summary>Creates zoo models by their lower-case torchvision names ("resnet50", "vgg16_bn", "mobilenet_v2", ...); models torchvision lacks use descriptive names ("unet", "yolov3").</summary>
 public static class Zoo
 {
     private static readonly Dictionary<string, Func<int, Generator?, NN.Module>> Factories = new()
@@ -20,6 +20,16 @@ public static class Zoo
         ["resnet101"] = (n, g) => ResNet.ResNet101(n, g),
         ["resnet152"] = (n, g) => ResNet.ResNet152(n, g),
         ["cifar_resnet18"] = (n, g) => ResNet.CifarResNet18(n, g),
+        ["mobilenet_v1"] = (n, g) => new MobileNetV1(n, generator: g),
+        ["mobilenet_v2"] = (n, g) => new MobileNetV2(n, generator: g),
+        ["densenet121"] = (n, g) => new DenseNet121(n, g),
+        ["squeezenet1_1"] = (n, g) => new SqueezeNet11(n, g),
+        // U-Net: 1 input channel, numClasses output maps; FCN-32s on VGG-16; YOLO: numClasses = C.
+        ["unet"] = (n, g) => new UNet(numClasses: n, generator: g),
+        ["fcn32s"] = (n, g) => new FCN32s(n, g),
+        ["darknet53"] = (n, g) => new Darknet53(n, g),
+        ["yolov3"] = (n, g) => new YoloV3(n, g),
+        ["yolov1_head"] = (n, g) => new YoloV1Head(C: n, generator: g),
     };
 
     /// <summary>Every name <see cref="Create"/> accepts, in a fixed order.</summary>
