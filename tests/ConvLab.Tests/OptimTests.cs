@@ -314,4 +314,168 @@ public class OptimTests
             for (int g = 0; g < 2; g++) AssertClose(expected[2 * i + g], sched.LastLr[g], 1e-12, $"epoch {i} group {g}");
         }
     }
+
+    public static TheoryData<string> OptimizerKinds => ["sgd_nesterov", "adam_amsgrad", "adamw", "rmsprop_all"];
+
+    [Theory]
+    [MemberData(nameof(OptimizerKinds))]
+    public void Parameters_without_gradient_get_no_state_and_do_not_move(string name)
+    {
+        var ps = FreshParams();
+        var frozen = Tensor.FromArray([1f, 2f], 2);
+        var unused = Tensor.FromArray([3f, 4f], 2).RequiresGrad_();
+        var opt = Trajectories[name].Make([ps[0], ps[1], frozen, unused]);
+        for (int i = 0; i < 3; i++) TrainStep(opt, ps);
+        Assert.Equal(2, opt.StateCount);
+        Assert.Null(opt.State(frozen));
+        Assert.Null(opt.State(unused));
+        Assert.Equal(3, opt.State(ps[0])!.Step);
+        Assert.Equal([1f, 2f], frozen.ToArray());
+        Assert.Equal([3f, 4f], unused.ToArray());
+        Assert.DoesNotContain(opt.StateDict().Keys, k => k.StartsWith("state.2.") || k.StartsWith("state.3."));
+    }
+
+    [Theory]
+    [MemberData(nameof(TrajectoryNames))]
+    public void State_round_trip_resumes_bit_for_bit(string name)
+    {
+        var make = Trajectories[name].Make;
+        var ps = FreshParams();
+        var opt = make(ps);
+        for (int i = 0; i < 3; i++) TrainStep(opt, ps);
+        opt.ParamGroups[0].LearningRate *= 0.5; // as a scheduler would; the state dict carries it
+        var saved = opt.StateDict();
+        var savedParams = ps.Select(p => p.ToArray()).ToArray();
+        for (int i = 0; i < 4; i++) TrainStep(opt, ps);
+
+        Tensor[] resumed = [Tensor.FromArray(savedParams[0], 2, 3).RequiresGrad_(), Tensor.FromArray(savedParams[1], 3).RequiresGrad_()];
+        var opt2 = make(resumed);
+        opt2.LoadStateDict(saved);
+        Assert.Equal(opt.ParamGroups[0].LearningRate, opt2.ParamGroups[0].LearningRate);
+        for (int i = 0; i < 4; i++) TrainStep(opt2, resumed);
+        for (int k = 0; k < 2; k++) Assert.Equal(ps[k].ToArray(), resumed[k].ToArray());
+        Assert.Equal(opt.StateDict().Keys.Order(), opt2.StateDict().Keys.Order());
+    }
+
+    [Fact]
+    public void State_dict_uses_pytorch_buffer_names()
+    {
+        var ps = FreshParams();
+        var adam = new Adam(ps, amsgrad: true);
+        TrainStep(adam, ps);
+        Assert.Equal(["param_groups.0.lr", "state.0.exp_avg", "state.0.exp_avg_sq", "state.0.max_exp_avg_sq", "state.0.step",
+            "state.1.exp_avg", "state.1.exp_avg_sq", "state.1.max_exp_avg_sq", "state.1.step"], adam.StateDict().Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(1.0, adam.StateDict()["state.1.step"].Item());
+        Assert.Equal([2, 3], adam.StateDict()["state.0.exp_avg"].Shape.ToArray());
+        var sgd = new SGD(FreshParams(), 0.1, momentum: 0.9);
+        TestUtil.AssertOpError("load_state_dict", () => sgd.LoadStateDict(adam.StateDict().Where(kv => kv.Key != "state.0.exp_avg").Append(new("state.0.exp_avg", Tensor.Zeros(3))).ToDictionary()));
+        TestUtil.AssertOpError("load_state_dict", () => sgd.LoadStateDict(new Dictionary<string, Tensor> { ["state.7.step"] = Tensor.Scalar(1, DType.Float64) }));
+    }
+
+    [Fact]
+    public void ZeroGrad_clears_gradients_and_groups_override_defaults()
+    {
+        var ps = FreshParams();
+        var opt = new SGD([new ParamGroup([ps[0]]), new ParamGroup([ps[1]], learningRate: 0) { Momentum = 0.5 }], lr: 0.1, momentum: 0.9);
+        Assert.Equal(0.9, opt.ParamGroups[0].Momentum);
+        Assert.Equal(0.5, opt.ParamGroups[1].Momentum);
+        Assert.Equal(0.1, opt.ParamGroups[0].LearningRate);
+        TrainStep(opt, ps);
+        Assert.NotNull(ps[0].Grad);
+        Assert.NotEqual(P0, ps[0].ToArray());
+        Assert.Equal(B0, ps[1].ToArray());
+        opt.ZeroGrad();
+        Assert.All(ps, p => Assert.Null(p.Grad));
+    }
+
+    [Fact]
+    public void Invalid_hyper_parameters_throw_with_the_optimizer_name()
+    {
+        Tensor[] ps() => FreshParams();
+        TestUtil.AssertOpError("SGD", () => new SGD(ps(), lr: -0.1));
+        TestUtil.AssertOpError("SGD", () => new SGD(ps(), 0.1, nesterov: true));
+        TestUtil.AssertOpError("SGD", () => new SGD(ps(), 0.1, momentum: 0.9, dampening: 0.1, nesterov: true));
+        TestUtil.AssertOpError("SGD", () => new SGD(ps(), 0.1, momentum: -0.5));
+        TestUtil.AssertOpError("SGD", () => new SGD(ps(), 0.1, weightDecay: -1));
+        TestUtil.AssertOpError("SGD", () => new SGD(Array.Empty<Tensor>(), 0.1));
+        TestUtil.AssertOpError("SGD", () => new SGD([new ParamGroup(ps(), learningRate: -1)], 0.1));
+        var p = ps();
+        TestUtil.AssertOpError("SGD", () => new SGD([p[0], p[0]], 0.1));
+        TestUtil.AssertOpError("SGD", () => new SGD([new ParamGroup([p[0]]), new ParamGroup([p[0]])], 0.1));
+        TestUtil.AssertOpError("Adam", () => new Adam(ps(), lr: -1e-3));
+        TestUtil.AssertOpError("Adam", () => new Adam(ps(), betas: (1.0, 0.999)));
+        TestUtil.AssertOpError("Adam", () => new Adam(ps(), betas: (0.9, -0.1)));
+        TestUtil.AssertOpError("Adam", () => new Adam(ps(), eps: -1));
+        TestUtil.AssertOpError("Adam", () => new Adam([Tensor.Zeros([2], DType.Float64).RequiresGrad_()]));
+        TestUtil.AssertOpError("Adam", () => new Adam([Tensor.Zeros(2, 3).Transpose(0, 1)]));
+        TestUtil.AssertOpError("AdamW", () => new AdamW(ps(), betas: (0.9, 1.0)));
+        TestUtil.AssertOpError("AdamW", () => new AdamW(ps(), lr: double.NaN));
+        TestUtil.AssertOpError("RMSprop", () => new RMSprop(ps(), lr: -0.01));
+        TestUtil.AssertOpError("RMSprop", () => new RMSprop(ps(), alpha: -0.5));
+        TestUtil.AssertOpError("RMSprop", () => new RMSprop(ps(), momentum: -0.5));
+        TestUtil.AssertOpError("RMSprop", () => new RMSprop(ps(), eps: -1e-8));
+    }
+
+    [Fact]
+    public void Invalid_scheduler_arguments_throw_with_the_scheduler_name()
+    {
+        TestUtil.AssertOpError("StepLR", () => new StepLR(TwoGroups(), 0));
+        TestUtil.AssertOpError("CosineAnnealingLR", () => new CosineAnnealingLR(TwoGroups(), 0));
+        TestUtil.AssertOpError("CosineWarmupLR", () => new CosineWarmupLR(TwoGroups(), 5, 5));
+        TestUtil.AssertOpError("CosineWarmupLR", () => new CosineWarmupLR(TwoGroups(), -1, 5));
+        TestUtil.AssertOpError("OneCycleLR", () => new OneCycleLR(TwoGroups(), 1.0, 0));
+        TestUtil.AssertOpError("OneCycleLR", () => new OneCycleLR(TwoGroups(), 1.0, 10, pctStart: 1.5));
+        TestUtil.AssertOpError("OneCycleLR", () => new OneCycleLR(TwoGroups(), 1.0, 10, annealStrategy: "step"));
+        TestUtil.AssertOpError("OneCycleLR", () => new OneCycleLR(TwoGroups(), [1.0], 10));
+        TestUtil.AssertOpError("ReduceLROnPlateau", () => new ReduceLROnPlateau(TwoGroups(), factor: 1.0));
+        TestUtil.AssertOpError("ReduceLROnPlateau", () => new ReduceLROnPlateau(TwoGroups(), patience: -1));
+        TestUtil.AssertOpError("ReduceLROnPlateau", () => new ReduceLROnPlateau(TwoGroups(), minLr: [0.1, 0.2, 0.3]));
+    }
+
+    private static Sequential Net() => new(new Linear(2, 3, generator: new Generator(1)), new ReLU(), new Linear(3, 4, generator: new Generator(2)), new Linear(4, 1, generator: new Generator(3)));
+
+    [Fact]
+    public void Layerwise_groups_decay_geometrically_towards_the_input()
+    {
+        var net = Net();
+        var groups = LayerwiseLr.Groups(net, 0.1, 0.5);
+        // children 0..3 (L = 4): lr_l = 0.1 * 0.5^(4 - l); the ReLU (l = 2) has no parameters and no group
+        Assert.Equal([0.1 * 0.125, 0.1 * 0.5, 0.1], groups.Select(g => g.LearningRate));
+        Assert.Equal(net.NamedParameters().Select(p => p.Parameter), groups.SelectMany(g => g.Params));
+        Assert.All(groups, g => Assert.Equal(2, g.Params.Count));
+
+        var byPath = LayerwiseLr.Groups(net, 1.0, 0.1, ["0", "2"], weightDecay: 0.01);
+        Assert.Equal([0.1, 1.0, 1.0], byPath.Select(g => g.LearningRate));
+        Assert.Same(net.NamedParameters().Single(p => p.Name == "3.bias").Parameter, byPath[2].Params[1]);
+        var opt = new AdamW(byPath);
+        Assert.All(opt.ParamGroups, g => Assert.Equal(0.01, g.WeightDecay));
+
+        Freeze.UpToDepth(net, 1);
+        var trainable = LayerwiseLr.Groups(net, 0.1, 0.5);
+        Assert.Equal([0.1 * 0.5, 0.1], trainable.Select(g => g.LearningRate));
+        TestUtil.AssertOpError("layerwise_lr", () => LayerwiseLr.Groups(net, 0.1, 0.5, ["9"]));
+        TestUtil.AssertOpError("layerwise_lr", () => LayerwiseLr.Groups(net, 0.1, 0.0));
+    }
+
+    [Fact]
+    public void Freeze_helpers_clear_requires_grad_on_the_selected_parameters()
+    {
+        var net = Net();
+        Assert.Equal(3, Freeze.ByPath(net, "2.weight", "3"));
+        Assert.Equal(["0.weight", "0.bias", "2.bias"], net.NamedParameters().Where(p => p.Parameter.RequiresGrad).Select(p => p.Name));
+        TestUtil.AssertOpError("freeze", () => Freeze.ByPath(net, "2.wei"));
+
+        var net2 = Net();
+        Freeze.UpToDepth(net2, 3);
+        Assert.Equal(["3.weight", "3.bias"], net2.NamedParameters().Where(p => p.Parameter.RequiresGrad).Select(p => p.Name));
+        Freeze.UpToDepth(net2, 0);
+        TestUtil.AssertOpError("freeze", () => Freeze.UpToDepth(net2, 5));
+        TestUtil.AssertOpError("freeze", () => Freeze.UpToDepth(net2, -1));
+
+        // frozen layers get no gradient, hence no optimizer state, while the rest trains
+        var opt = new SGD(net2.Parameters(), 0.1, momentum: 0.9);
+        net2.Forward(Tensor.Ones(5, 2)).Sum().Backward();
+        opt.Step();
+        Assert.Equal(2, opt.StateCount);
+    }
 }
