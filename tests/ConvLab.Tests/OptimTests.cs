@@ -478,4 +478,26 @@ public class OptimTests
         opt.Step();
         Assert.Equal(2, opt.StateCount);
     }
+
+    [Fact]
+    public void OneCycle_momentum_cycling_matches_pytorch()
+    {
+        // a = torch.zeros(1, requires_grad=True); o = torch.optim.SGD([a], lr=0.1, momentum=0.9)
+        // s = S.OneCycleLR(o, 0.5, total_steps=12, three_phase=True, base_momentum=0.8, max_momentum=0.9)
+        // seq = [o.param_groups[0]["momentum"]]; then 12 times: o.step(); s.step(); seq.append(o.param_groups[0]["momentum"])
+        double[] sgd = [0.9, 0.8677302443521268, 0.812574462591445, 0.8057271987173396, 0.8560268340127662, 0.8985470908713026, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9];
+        // the same with o = torch.optim.Adam([b], lr=0.1, betas=(0.9, 0.99)), S.OneCycleLR(o, 0.5, total_steps=12), recording betas[0]
+        double[] adam = [0.95, 0.9177302443521267, 0.8625744625914449, 0.8505584586887436, 0.856698729810778, 0.8688255099070633, 0.8852622412794547, 0.9037365046793212, 0.9216941869558779, 0.9366525935914912, 0.9465436874322102, 0.95, 0.9465436874322102];
+        var o1 = new SGD([Tensor.Zeros(1).RequiresGrad_()], 0.1, momentum: 0.9);
+        var s1 = new OneCycleLR(o1, 0.5, 12, threePhase: true, cycleMomentum: true, baseMomentum: 0.8, maxMomentum: 0.9);
+        var o2 = new Adam([Tensor.Zeros(1).RequiresGrad_()], 0.1, betas: (0.9, 0.99));
+        var s2 = new OneCycleLR(o2, 0.5, 12, cycleMomentum: true);
+        for (int e = 0; e <= 12; e++)
+        {
+            if (e > 0) { s1.Step(); s2.Step(); }
+            AssertClose(sgd[e], o1.ParamGroups[0].Momentum!.Value, 1e-12, $"SGD momentum at {e}");
+            AssertClose(adam[e], o2.ParamGroups[0].Betas!.Value.Beta1, 1e-12, $"Adam beta1 at {e}");
+            Assert.Equal(0.99, o2.ParamGroups[0].Betas!.Value.Beta2);
+        }
+    }
 }

@@ -43,6 +43,8 @@ public abstract class LrScheduler
     private void Apply()
     {
         var groups = Optimizer.ParamGroups;
+        if (groups.Count != BaseLrs.Count)
+            throw new InvalidOperationException($"{GetType().Name}: the optimizer has {groups.Count} parameter groups but the scheduler was created for {BaseLrs.Count}");
         _lastLr = new double[groups.Count];
         for (int i = 0; i < groups.Count; i++)
             _lastLr[i] = groups[i].LearningRate = ComputeLr(i, BaseLrs[i], groups[i].LearningRate, LastEpoch);
@@ -164,38 +166,48 @@ public sealed class CosineWarmupLR : LrScheduler
 }
 
 /// <summary>
-/// The 1cycle policy (PyTorch's <c>OneCycleLR</c>, learning rate only): from maxLr/divFactor up to maxLr over
-/// pctStart of the steps, then down to initial/finalDivFactor (three-phase: back to the initial rate first, then down).
-/// Stepping beyond totalSteps throws, as PyTorch.
+/// The 1cycle policy (PyTorch's <c>OneCycleLR</c>): from maxLr/divFactor up to maxLr over pctStart of the steps,
+/// then down to initial/finalDivFactor (three-phase: back to the initial rate first, then down). With
+/// <c>cycleMomentum</c> the momentum (SGD/RMSprop) or beta1 (Adam/AdamW) moves inversely between maxMomentum and
+/// baseMomentum; unlike PyTorch it is off by default. Stepping beyond totalSteps throws, as PyTorch.
 /// </summary>
 public sealed class OneCycleLR : LrScheduler
 {
     private readonly int _totalSteps;
-    private readonly bool _linear;
-    private readonly (double EndStep, double Start, double End)[][] _phases;
+    private readonly bool _linear, _cycleMomentum;
+    // per phase: its last step, whether lr starts/ends at max_lr, and the momentum at its start and end
+    private readonly (double EndStep, bool FromMax, bool ToMax, double MomFrom, double MomTo)[] _phases;
+    private readonly (double Initial, double Max, double Min)[] _lrs;
 
     /// <summary>Creates the schedule with one maximum rate for every group.</summary>
     public OneCycleLR(Optimizer optimizer, double maxLr, int totalSteps, double pctStart = 0.3, string annealStrategy = "cos",
-        double divFactor = 25, double finalDivFactor = 1e4, bool threePhase = false)
-        : this(optimizer, [.. optimizer.ParamGroups.Select(_ => maxLr)], totalSteps, pctStart, annealStrategy, divFactor, finalDivFactor, threePhase) { }
+        double divFactor = 25, double finalDivFactor = 1e4, bool threePhase = false, bool cycleMomentum = false,
+        double baseMomentum = 0.85, double maxMomentum = 0.95)
+        : this(optimizer, [.. optimizer.ParamGroups.Select(_ => maxLr)], totalSteps, pctStart, annealStrategy, divFactor, finalDivFactor,
+            threePhase, cycleMomentum, baseMomentum, maxMomentum) { }
 
     /// <summary>Creates the schedule with one maximum rate per group.</summary>
     public OneCycleLR(Optimizer optimizer, double[] maxLrs, int totalSteps, double pctStart = 0.3, string annealStrategy = "cos",
-        double divFactor = 25, double finalDivFactor = 1e4, bool threePhase = false) : base(SetInitial(optimizer, maxLrs, divFactor))
+        double divFactor = 25, double finalDivFactor = 1e4, bool threePhase = false, bool cycleMomentum = false,
+        double baseMomentum = 0.85, double maxMomentum = 0.95) : base(SetInitial(optimizer, maxLrs, divFactor))
     {
         if (totalSteps <= 0) throw new ArgumentException($"OneCycleLR: expected positive integer total_steps, but got {totalSteps}");
         if (!(pctStart >= 0 && pctStart <= 1)) throw new ArgumentException($"OneCycleLR: expected float between 0 and 1 pct_start, but got {pctStart}");
         if (annealStrategy is not ("cos" or "linear")) throw new ArgumentException($"OneCycleLR: anneal_strategy must be one of 'cos' or 'linear', instead got {annealStrategy}");
-        _totalSteps = totalSteps;
-        _linear = annealStrategy == "linear";
-        _phases = new (double, double, double)[maxLrs.Length][];
-        for (int g = 0; g < maxLrs.Length; g++)
-        {
-            double max = maxLrs[g], init = max / divFactor, min = init / finalDivFactor;
-            _phases[g] = threePhase
-                ? [(pctStart * totalSteps - 1, init, max), (2 * pctStart * totalSteps - 2, max, init), (totalSteps - 1, init, min)]
-                : [(pctStart * totalSteps - 1, init, max), (totalSteps - 1, max, min)];
-        }
+        (_totalSteps, _linear, _cycleMomentum) = (totalSteps, annealStrategy == "linear", cycleMomentum);
+        _lrs = [.. maxLrs.Select(m => (m / divFactor, m, m / divFactor / finalDivFactor))];
+        // lr endpoints: FromMax/ToMax pick max_lr, otherwise initial_lr (start) or min_lr (end of the last phase)
+        var (mx, bs) = (maxMomentum, baseMomentum);
+        _phases = threePhase
+            ? [(pctStart * totalSteps - 1, false, true, mx, bs), (2 * pctStart * totalSteps - 2, true, false, bs, mx), (totalSteps - 1, false, false, mx, mx)]
+            : [(pctStart * totalSteps - 1, false, true, mx, bs), (totalSteps - 1, true, false, bs, mx)];
+        if (cycleMomentum)
+            foreach (var g in optimizer.ParamGroups)
+            {
+                if (g.Betas is { } b) g.Betas = (mx, b.Beta2);
+                else if (g.Momentum != null) g.Momentum = mx;
+                else throw new ArgumentException($"OneCycleLR: {optimizer.Name} has no momentum or betas to cycle (cycle_momentum=true)");
+            }
         Start();
     }
 
@@ -209,24 +221,34 @@ public sealed class OneCycleLR : LrScheduler
         return optimizer;
     }
 
+    private double Anneal(double from, double to, double pct) =>
+        _linear ? (to - from) * pct + from : to + (from - to) / 2.0 * (Math.Cos(Math.PI * pct) + 1);
+
     /// <inheritdoc/>
     protected override double ComputeLr(int group, double baseLr, double currentLr, int step)
     {
         if (step > _totalSteps)
             throw new InvalidOperationException($"OneCycleLR: tried to step {step + 1} times; the specified number of total steps is {_totalSteps}");
-        var phases = _phases[group];
         double startStep = 0;
-        for (int i = 0; i < phases.Length; i++)
+        for (int i = 0; ; i++)
         {
-            var (end, from, to) = phases[i];
-            if (step <= end || i == phases.Length - 1)
+            var (end, fromMax, toMax, momFrom, momTo) = _phases[i];
+            bool last = i == _phases.Length - 1;
+            if (step <= end || last)
             {
                 double pct = (step - startStep) / (end - startStep);
-                return _linear ? (to - from) * pct + from : to + (from - to) / 2.0 * (Math.Cos(Math.PI * pct) + 1);
+                var (init, max, min) = _lrs[group];
+                if (_cycleMomentum)
+                {
+                    var g = Optimizer.ParamGroups[group];
+                    double m = Anneal(momFrom, momTo, pct);
+                    if (g.Betas is { } b) g.Betas = (m, b.Beta2);
+                    else g.Momentum = m;
+                }
+                return Anneal(fromMax ? max : init, toMax ? max : last ? min : init, pct);
             }
             startStep = end;
         }
-        throw new InvalidOperationException("OneCycleLR: no phase");
     }
 }
 
