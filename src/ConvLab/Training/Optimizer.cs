@@ -73,6 +73,7 @@ public abstract class Optimizer
 {
     private readonly List<ParamGroup> _groups = [];
     private readonly Dictionary<Tensor, ParamState> _state = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<Tensor> _known = new(ReferenceEqualityComparer.Instance);
     private readonly float[][] _scratch = [[], [], []];
 
     /// <summary>The optimizer's PyTorch name, used in error messages.</summary>
@@ -120,9 +121,11 @@ public abstract class Optimizer
         {
             if (p.DType != DType.Float32 || !p.IsContiguous || !p.IsLeaf)
                 throw new ArgumentException($"{Name}: parameters must be contiguous float32 leaf tensors (got {p.DType}, shape {ShapeUtil.Format(p.Shape)}, contiguous={p.IsContiguous}, leaf={p.IsLeaf})");
-            if (_groups.Any(g => g.Params.Any(q => ReferenceEquals(q, p))) || group.Params.Count(q => ReferenceEquals(q, p)) > 1)
-                throw new ArgumentException($"{Name}: some parameters appear in more than one parameter group");
         }
+        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        if (group.Params.Any(p => _known.Contains(p) || !seen.Add(p)))
+            throw new ArgumentException($"{Name}: some parameters appear more than once or in more than one parameter group");
+        _known.UnionWith(seen);
         _groups.Add(group);
     }
 
