@@ -93,6 +93,21 @@ public sealed class IOTests : IDisposable
     }
 
     [Fact]
+    public void LayoutMatchesTheFormatByteForByte()
+    {
+        // The reference implementation's own examples: a header padded with spaces to a multiple of 8, data right after.
+        var path = PathOf("golden.safetensors");
+        SafeTensors.Save(path, new Dictionary<string, Tensor> { ["attn0"] = Tensor.Arange(0, 6).Reshape(1, 1, 2, 3) });
+        var header = "{\"attn0\":{\"dtype\":\"F32\",\"shape\":[1,1,2,3],\"data_offsets\":[0,24]}}       ";
+        byte[] expected = [72, 0, 0, 0, 0, 0, 0, 0, .. Encoding.ASCII.GetBytes(header), .. new[] { 0f, 1, 2, 3, 4, 5 }.SelectMany(BitConverter.GetBytes)];
+        Assert.Equal(expected, File.ReadAllBytes(path));
+
+        SafeTensors.Save(path, new Dictionary<string, Tensor>(), new Dictionary<string, string> { ["framework"] = "pt" });
+        Assert.Equal([40, 0, 0, 0, 0, 0, 0, 0, .. Encoding.ASCII.GetBytes("{\"__metadata__\":{\"framework\":\"pt\"}}     ")], File.ReadAllBytes(path));
+        Assert.Empty(SafeTensors.Load(path));
+    }
+
+    [Fact]
     public void SaveRejectsReservedName()
     {
         var e = Assert.Throws<ArgumentException>(() => SafeTensors.Save(PathOf("x"), new Dictionary<string, Tensor> { ["__metadata__"] = Tensor.Zeros(1) }));

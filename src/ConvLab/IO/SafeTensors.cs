@@ -222,7 +222,7 @@ public static class SafeTensors
         foreach (var d in sh.EnumerateArray())
         {
             if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long v) || v < 0 || v > int.MaxValue)
-                throw Bad(file, $"tensor '{name}': shape entry {d.GetRawText()} is not a dimension size in [0, {int.MaxValue}]");
+                throw Bad(file, $"tensor '{name}': shape entry {Snippet(d)} is not a dimension size in [0, {int.MaxValue}]");
             shape[i++] = (int)v;
             if (v == 0) empty = true;
             else if (!empty && (numel *= v) > int.MaxValue)
@@ -242,7 +242,7 @@ public static class SafeTensors
 
     private static long Offset(string file, string name, JsonElement e) =>
         e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out long v) && v >= 0
-            ? v : throw Bad(file, $"tensor '{name}': data offset {e.GetRawText()} is not a non-negative integer");
+            ? v : throw Bad(file, $"tensor '{name}': data offset {Snippet(e)} is not a non-negative integer");
 
     // Like the reference implementation: tensors must tile the data section exactly, with no gap, overlap or trailing bytes.
     private static void CheckLayout(string file, List<Entry> entries, long dataLen)
@@ -306,6 +306,12 @@ public static class SafeTensors
         var bytes = MemoryMarshal.AsBytes(dst);
         s.ReadExactly(bytes);
         if (!BitConverter.IsLittleEndian) SwapBytes(bytes, System.Runtime.CompilerServices.Unsafe.SizeOf<T>());
+    }
+
+    private static string Snippet(JsonElement e)
+    {
+        var text = e.GetRawText();
+        return text.Length <= 40 ? text : text[..40] + "...";
     }
 
     private static InvalidDataException Bad(string file, string message) => new($"{file}: {message}");
