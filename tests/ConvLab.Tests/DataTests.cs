@@ -219,11 +219,13 @@ public sealed class DataTests : IDisposable
     private sealed class Counting(int n, int throwAt = -1) : IDataset
     {
         public int Calls;
+        public Thread? LastThread;
         public int Count => n;
 
         public (Tensor Input, long Label) Get(int index)
         {
             Interlocked.Increment(ref Calls);
+            LastThread = Thread.CurrentThread;
             if (index == throwAt) throw new InvalidOperationException($"sample {index} is broken");
             return (Tensor.Full([1, 2, 2], index), 100 + index);
         }
@@ -307,10 +309,35 @@ public sealed class DataTests : IDisposable
         int calls = ds.Calls;
         // At most the consumed batch, one queued and one in progress.
         Assert.InRange(calls, 10, 30);
+        Assert.NotSame(Thread.CurrentThread, ds.LastThread);
+        Assert.False(ds.LastThread!.IsAlive);
         Thread.Sleep(50);
         Assert.Equal(calls, ds.Calls);
         Assert.Single(new DataLoader(ds, 10).Take(1));
         TestUtil.AssertOpError("DataLoader", () => _ = new DataLoader(ds, 0));
+    }
+
+    [Fact]
+    public void DroppedEnumeratorWithoutDisposeStopsTheWorker()
+    {
+        var ds = new Counting(1000);
+        StartAndDrop(new DataLoader(ds, 10));
+        var worker = ds.LastThread!;
+        // Liveness check, not a timing assertion: the worker must end once the enumerator is collected.
+        for (int i = 0; i < 50 && worker.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            worker.Join(100);
+        }
+        Assert.False(worker.IsAlive);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static void StartAndDrop(DataLoader loader)
+    {
+        var it = loader.GetEnumerator();
+        Assert.True(it.MoveNext());
     }
 
     [Fact]

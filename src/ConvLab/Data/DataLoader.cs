@@ -75,6 +75,8 @@ public sealed class DataLoader : IEnumerable<(Tensor Input, Tensor Target)>
             finally { queue.CompleteAdding(); }
         }) { IsBackground = true, Name = "ConvLab.DataLoader prefetch" };
         worker.Start();
+        // Only the enumerator references the guard, so an enumerator dropped without Dispose still stops the worker.
+        var guard = new CancelOnCollect(cts);
         try
         {
             foreach (var item in queue.GetConsumingEnumerable()) yield return item!.Value;
@@ -83,8 +85,18 @@ public sealed class DataLoader : IEnumerable<(Tensor Input, Tensor Target)>
         }
         finally
         {
+            GC.SuppressFinalize(guard);
             cts.Cancel();
             worker.Join();
+        }
+    }
+
+    private sealed class CancelOnCollect(CancellationTokenSource cts)
+    {
+        ~CancelOnCollect()
+        {
+            try { cts.Cancel(); }
+            catch (ObjectDisposedException) { }
         }
     }
 

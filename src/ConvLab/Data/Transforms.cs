@@ -290,15 +290,12 @@ public sealed class ElasticDeformation : Transform
     private static void Blur(float[] src, float[] dst, int lines, int len, int step, int lineStride, float[] kernel)
     {
         int r = kernel.Length / 2;
+        var padded = new float[len + 2 * r];
         for (int l = 0; l < lines; l++)
         {
             int b = l * lineStride;
-            for (int i = 0; i < len; i++)
-            {
-                float acc = 0;
-                for (int k = -r; k <= r; k++) acc += kernel[k + r] * src[b + Reflect(i + k, len) * step];
-                dst[b + i * step] = acc;
-            }
+            for (int i = -r; i < len + r; i++) padded[i + r] = src[b + Reflect(i, len) * step];
+            for (int i = 0; i < len; i++) dst[b + i * step] = TensorPrimitives.Dot(kernel, padded.AsSpan(i, kernel.Length));
         }
     }
 
