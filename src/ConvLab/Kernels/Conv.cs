@@ -63,7 +63,6 @@ internal static class Conv
 {
     /// <summary>Elements of the im2col workspace per tile; only speed depends on it (tests shrink it to exercise tiling).</summary>
     internal static int ColumnBudget { get; set; } = 1 << 21;
-    private const long ParallelThreshold = 1 << 16;
 
     /// <summary>Runs one pass; all buffers dense (row-major) from their offsets, dst is overwritten.</summary>
     public static void Run<T>(ConvPass pass, T[] a, int aOff, T[] b, int bOff, T[] dst, int dstOff, ConvGeometry g)
@@ -85,11 +84,11 @@ internal static class Conv
         long perImage = (long)g.OutChannels * rows * g.OutPlane;
         // Small images leave the GEMM single-threaded, so spread the batch over cores instead; each
         // worker owns its columns and, for the weight gradient, a private partial sum.
-        if (g.Batch > 1 && perImage < (1 << 18) && Environment.ProcessorCount > 1)
+        if (g.Batch > 1 && perImage < (1 << 18) && Threads.Count > 1)
         {
             var gate = new object();
             bool weights = pass == ConvPass.BackwardWeight;
-            Parallel.For(0, g.Batch, () => (col: new T[colLen], acc: weights ? new T[dstLen] : null),
+            Parallel.For(0, g.Batch, Threads.Options, () => (col: new T[colLen], acc: weights ? new T[dstLen] : null),
                 (n, _, local) =>
                 {
                     if (weights) Image(pass, n, a, aOff, b, bOff, local.acc!, 0, g, tile, local.col);
@@ -162,10 +161,7 @@ internal static class Conv
         int K = g.KernelVolume;
         int tp = (o1 - o0) * (g.OutPlane / g.OutSize[0]);
         // Each channel owns its image plane and its column rows, so channels run independently.
-        if ((long)channels * K * tp >= ParallelThreshold && channels > 1 && Environment.ProcessorCount > 1)
-            Parallel.For(0, channels, c => TransferChannel(toImage, img, imgOff + c * g.InPlane, g, o0, o1, col, c * K * tp));
-        else
-            for (int c = 0; c < channels; c++) TransferChannel(toImage, img, imgOff + c * g.InPlane, g, o0, o1, col, c * K * tp);
+        Threads.For(0, channels, (long)channels * K * tp, c => TransferChannel(toImage, img, imgOff + c * g.InPlane, g, o0, o1, col, c * K * tp));
     }
 
     private static void TransferChannel<T>(bool toImage, T[] img, int plane, ConvGeometry g, int o0, int o1, T[] col, int colRow0)

@@ -28,7 +28,6 @@ internal readonly record struct DeformConvShape(
 /// </summary>
 internal static class DeformIm2col
 {
-    private const long ParallelThreshold = 1 << 16; // gathered elements below this run on the calling thread
 
     /// <summary>
     /// The four bilinear corners of every sample s = (group·taps + tap)·positions + position: indices into a
@@ -91,11 +90,7 @@ internal static class DeformIm2col
         coef[b] * input[planeOff + index[b]] + coef[b + 1] * input[planeOff + index[b + 1]]
         + coef[b + 2] * input[planeOff + index[b + 2]] + coef[b + 3] * input[planeOff + index[b + 3]];
 
-    private static void ForChannels(int count, long work, Action<int> body)
-    {
-        if (work >= ParallelThreshold && count > 1 && Environment.ProcessorCount > 1) Parallel.For(0, count, body);
-        else for (int c = 0; c < count; c++) body(c);
-    }
+    private static void ForChannels(int count, long work, Action<int> body) => Threads.For(0, count, work, body);
 
     /// <summary>Columns (C·kh·kw, Ho·Wo) of one image: mask · bilinear(input, sample point).</summary>
     private static void Columns<T>(in DeformConvShape s, Plan<T> plan, T[] x, int xOff, T[]? mask, int maskOff, T[] cols)

@@ -46,10 +46,10 @@ internal static class Gemm
         else { bp = b; bpOff = bOff; bpLd = ldb; }
 
         int rowBlocks = (m + 3) / 4;
-        if ((long)m * n * k >= ParallelThreshold && rowBlocks > 1 && Environment.ProcessorCount > 1)
+        if ((long)m * n * k >= ParallelThreshold && rowBlocks > 1 && Threads.Count > 1)
         {
-            int chunks = Math.Min(rowBlocks, Environment.ProcessorCount * 4);
-            Parallel.For(0, chunks, ch =>
+            int chunks = Math.Min(rowBlocks, Threads.Count * 4);
+            Parallel.For(0, chunks, Threads.Options, ch =>
             {
                 int r0 = (int)((long)rowBlocks * ch / chunks) * 4;
                 int r1 = Math.Min(m, (int)((long)rowBlocks * (ch + 1) / chunks) * 4);

@@ -12,12 +12,7 @@ namespace ConvLab.Kernels;
 /// </summary>
 internal static class Norm
 {
-    /// <summary>Runs body(g) for every group, in parallel when the whole job is large.</summary>
-    private static void ForEachGroup(int groups, long work, Action<int> body)
-    {
-        if (work >= 1 << 17 && groups > 1) Parallel.For(0, groups, body);
-        else for (int g = 0; g < groups; g++) body(g);
-    }
+    private static void ForEachGroup(int groups, long work, Action<int> body) => Threads.For(0, groups, work, body);
 
     /// <summary>Per-group mean and biased variance (two passes, so large means do not cancel the variance).</summary>
     public static void Moments<T>(T[] x, int xOff, int p, int g, int q, T[] mean, T[] var)

@@ -77,14 +77,7 @@ internal sealed class PoolWindows
 /// <summary>Max and average pooling over (planes, D, H, W) buffers described by <see cref="PoolWindows"/>.</summary>
 internal static class Pool
 {
-    private const long ParallelWork = 1 << 16;
-
-    /// <summary>Runs <paramref name="body"/> for every plane, in parallel when the total work is large.</summary>
-    private static void ForPlanes(int planes, long work, Action<int> body)
-    {
-        if (planes > 1 && work >= ParallelWork) Parallel.For(0, planes, body);
-        else for (int p = 0; p < planes; p++) body(p);
-    }
+    private static void ForPlanes(int planes, long work, Action<int> body) => Threads.For(0, planes, work, body);
 
     /// <summary>The work done for one output window; a struct so that the JIT specialises and inlines it.</summary>
     private interface IWindowOp
