@@ -108,7 +108,11 @@ public static class Engine
     {
         if (!leaf.RequiresGrad) return;
         grad = grad.To(leaf.DType);
+        var acc = leaf.Grad;
         // A fresh dense copy so that later in-place updates of Grad never alias graph tensors.
-        leaf.Grad = leaf.Grad == null ? grad.ContiguousCopy() : leaf.Grad.Add(grad);
+        if (acc == null) leaf.Grad = grad.ContiguousCopy();
+        // In place, as PyTorch does, so a loop that zeroes grads in place allocates nothing here.
+        else if (acc.IsContiguous && acc.DType == grad.DType && acc.Shape.SequenceEqual(grad.Shape)) acc.AddDense_(grad);
+        else leaf.Grad = acc.Add(grad);
     }
 }

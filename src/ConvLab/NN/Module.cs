@@ -124,10 +124,18 @@ public abstract class Module
         return this;
     }
 
-    /// <summary>Clears the gradients of every parameter.</summary>
-    public void ZeroGrad()
+    /// <summary>Clears the gradients of every parameter (PyTorch's <c>zero_grad</c>).</summary>
+    /// <param name="setToNone">True (PyTorch's default) drops the gradients; false zeroes them in place, so the next
+    /// backward accumulates into the same memory instead of allocating new gradients.</param>
+    public void ZeroGrad(bool setToNone = true)
     {
-        foreach (var p in Parameters()) p.Grad = null;
+        foreach (var p in Parameters()) ZeroGradOf(p, setToNone);
+    }
+
+    internal static void ZeroGradOf(Tensor p, bool setToNone)
+    {
+        if (setToNone || p.Grad is not { IsContiguous: true } g) p.Grad = null;
+        else Array.Clear(g.Storage, g.StorageOffset, g.Numel);
     }
 
     /// <summary>Number of parameter elements (optionally only those that require grad).</summary>

@@ -161,6 +161,20 @@ public sealed partial class Tensor
         return this;
     }
 
+    /// <summary>Adds <paramref name="other"/> (same shape and dtype) into this contiguous tensor, no autograd.</summary>
+    internal void AddDense_(Tensor other)
+    {
+        var src = other.IsContiguous ? other : other.ContiguousCopy();
+        switch (DType)
+        {
+            case DType.Float32:
+                System.Numerics.Tensors.TensorPrimitives.Add<float>(Span<float>(), src.Span<float>(), Span<float>()); break;
+            case DType.Float64:
+                System.Numerics.Tensors.TensorPrimitives.Add<double>(Span<double>(), src.Span<double>(), Span<double>()); break;
+            default: throw new InvalidOperationException($"add_: {DType} tensors are not accumulated");
+        }
+    }
+
     internal void CheckInPlace(string op)
     {
         if (RequiresGrad && Autograd.GradMode.IsEnabled)

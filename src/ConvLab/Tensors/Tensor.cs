@@ -224,12 +224,7 @@ public sealed partial class Tensor
     /// <summary>A dense row-major copy of this view's elements (no autograd).</summary>
     internal Tensor ContiguousCopy()
     {
-        Array dst = DType switch
-        {
-            DType.Float32 => new float[Numel],
-            DType.Float64 => new double[Numel],
-            _ => new long[Numel],
-        };
+        Array dst = NewStorage(DType, Numel);
         switch (DType)
         {
             case DType.Float32: Kernels.Copy.Strided((float[])Storage, _offset, _shape, _strides, (float[])dst); break;
@@ -241,9 +236,9 @@ public sealed partial class Tensor
 
     internal static Array NewStorage(DType dtype, int n) => dtype switch
     {
-        DType.Float32 => new float[n],
-        DType.Float64 => new double[n],
-        _ => new long[n],
+        DType.Float32 => StorageRecycler.Take<float>(n),
+        DType.Float64 => StorageRecycler.Take<double>(n),
+        _ => StorageRecycler.Take<long>(n),
     };
 
     /// <inheritdoc/>

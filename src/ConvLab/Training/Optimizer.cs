@@ -168,11 +168,12 @@ public abstract class Optimizer
         return _scratch[which].AsSpan(0, n);
     }
 
-    /// <summary>Sets every parameter's gradient to null (PyTorch's <c>zero_grad(set_to_none=True)</c>).</summary>
-    public void ZeroGrad()
+    /// <summary>Clears every parameter's gradient (PyTorch's <c>zero_grad</c>).</summary>
+    /// <param name="setToNone">True (PyTorch's default) drops the gradients; false zeroes them in place.</param>
+    public void ZeroGrad(bool setToNone = true)
     {
         foreach (var g in _groups)
-            foreach (var p in g.Params) p.Grad = null;
+            foreach (var p in g.Params) NN.Module.ZeroGradOf(p, setToNone);
     }
 
     private IEnumerable<(int Index, Tensor Param)> Indexed() => _groups.SelectMany(g => g.Params).Select((p, i) => (i, p));

@@ -1,0 +1,78 @@
+namespace ConvLab;
+
+/// <summary>
+/// Recycles tensor storage between the iterations of a loop that allocates the same shapes every time,
+/// such as a training step. Without it every step hands tens of megabytes of fresh arrays to the GC (large
+/// arrays are zeroed on allocation and only reclaimed by full collections). Inside
+/// <see cref="Begin"/>…<see cref="End"/> on one thread, new tensor storage is taken from the arrays that
+/// earlier steps released; <see cref="End"/> releases every array the step took except those reachable from
+/// the tensors the caller names as living on (parameters, their gradients, buffers, optimizer state).
+/// </summary>
+/// <remarks>
+/// The contract is the caller's: after <see cref="End"/>, no tensor created during the step may be used
+/// except those passed to it (read scalars such as the loss before ending the step). Storage allocated on
+/// other threads (e.g. a data loader's prefetch worker) is never recycled.
+/// </remarks>
+public sealed class StorageRecycler
+{
+    [ThreadStatic] private static StorageRecycler? _active;
+
+    private readonly Dictionary<(Type, int), Stack<Array>> _free = [];
+    private readonly List<Array> _taken = [];
+
+    /// <summary>Bytes of storage handed out from recycled arrays since this recycler was made.</summary>
+    public long BytesReused { get; private set; }
+
+    /// <summary>Bytes of storage that had to be newly allocated inside steps since this recycler was made.</summary>
+    public long BytesAllocated { get; private set; }
+
+    /// <summary>Starts a step on the calling thread.</summary>
+    /// <exception cref="InvalidOperationException">When a step is already open on this thread.</exception>
+    public void Begin()
+    {
+        if (_active != null) throw new InvalidOperationException("StorageRecycler.Begin: a step is already open on this thread");
+        _active = this;
+    }
+
+    /// <summary>
+    /// Ends the step: every array taken during it returns to the free lists, except the storage of
+    /// <paramref name="keep"/> (null entries are ignored).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">When this recycler has no open step on this thread.</exception>
+    public void End(IEnumerable<Tensor?> keep)
+    {
+        if (_active != this) throw new InvalidOperationException("StorageRecycler.End: no step of this recycler is open on this thread");
+        _active = null;
+        var kept = new HashSet<Array>(ReferenceEqualityComparer.Instance);
+        foreach (var t in keep) if (t != null) kept.Add(t.Storage);
+        foreach (var a in _taken)
+        {
+            if (kept.Contains(a)) continue;
+            var key = (a.GetType(), a.Length);
+            if (!_free.TryGetValue(key, out var stack)) _free[key] = stack = new Stack<Array>();
+            stack.Push(a);
+        }
+        _taken.Clear();
+    }
+
+    /// <summary>New storage of <paramref name="n"/> elements, zeroed; recycled when a step is open on this thread.</summary>
+    internal static T[] Take<T>(int n) where T : unmanaged
+    {
+        var r = _active;
+        if (r == null) return new T[n];
+        T[] a;
+        if (r._free.TryGetValue((typeof(T[]), n), out var stack) && stack.Count > 0)
+        {
+            a = (T[])stack.Pop();
+            Array.Clear(a);
+            r.BytesReused += (long)n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        }
+        else
+        {
+            a = new T[n];
+            r.BytesAllocated += (long)n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+        }
+        r._taken.Add(a);
+        return a;
+    }
+}
