@@ -1,18 +1,40 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ConvLab.Kernels;
 
 /// <summary>
 /// General matrix multiply C = op(A)·op(B) (+ C when accumulating), row-major, over float or double.
-/// A register-blocked micro-kernel (4 rows x 2 vectors) over a packed, K-blocked B panel; rows are
-/// split across threads for large products. The packed, AVX-512-tuned SGEMM belongs to the kernels issue.
+/// Goto/BLIS structure: A is packed in blocks of MC rows x KC steps (micro-panels of MR rows), B in
+/// blocks of KC x NC (micro-panels of NR = 2 vectors, sized for L2), and a register-blocked
+/// micro-kernel (<see cref="GemmKernel"/>) multiplies an MR x KC panel by a KC x NR panel with all
+/// MR x NR accumulators in registers. The ISA (AVX-512, AVX2/FMA, Vector128, scalar) is chosen at
+/// run time; threads take disjoint ranges of the larger of M and N, each packing into its own
+/// per-thread buffers (the cores' L2 caches are private, so sharing a packed panel would only save
+/// the pack of the smaller operand).
 /// </summary>
 internal static class Gemm
 {
-    private const int KBlock = 256;
-    private const long ParallelThreshold = 1 << 18; // M*N*K below this runs on the calling thread
+    // Block sizes in bytes of the element type, tuned on a Zen 5 core (48 KB L1D, 1 MB L2).
+    private static readonly int KcBytes = Env("KC", 384) * 4;       // K steps per block: an MR x KC A panel stays in L1
+    private static readonly int NcBytes = Env("NC", 512) * 4;       // B block columns: KC x NC (768 KB in float) stays in L2
+    private static readonly int McBytes = Env("MC", 1020) * 4;      // A block rows: MC x KC lives in L3 while B blocks stream past
+    private static int Env(string name, int dflt) => int.TryParse(Environment.GetEnvironmentVariable("GEMM_" + name), out int v) ? v : dflt;
+    private const long ParallelWork = 1 << 20; // multiply-adds below which threads cost more than they save
+
+    [ThreadStatic] private static GemmIsa? t_forced;
+
+    /// <summary>The best instruction set this machine runs the GEMM on.</summary>
+    internal static readonly GemmIsa BestIsa =
+        Vector512.IsHardwareAccelerated && Avx512F.IsSupported ? GemmIsa.Vector512
+        : Vector256.IsHardwareAccelerated && Fma.IsSupported ? GemmIsa.Vector256
+        : Vector128.IsHardwareAccelerated ? GemmIsa.Vector128 : GemmIsa.Scalar;
+
+    /// <summary>Caps the ISA for GEMMs started on this thread (tests exercise each path); null = best.</summary>
+    internal static GemmIsa? ForcedIsa { get => t_forced; set => t_forced = value; }
 
     // transA: A is stored K x M (read as its transpose); transB: B is stored N x K.
     public static void Run<T>(bool transA, bool transB, int m, int n, int k,
@@ -20,130 +42,138 @@ internal static class Gemm
         where T : unmanaged, INumber<T>
     {
         if (m == 0 || n == 0) return;
-        if (!accumulate)
-            for (int i = 0; i < m; i++) c.AsSpan(cOff + i * ldc, n).Clear();
-        if (k == 0) return;
-
-        // Pack A as M x K row-major and B as K x N row-major so the micro-kernel reads both densely.
-        T[] ap; int apOff, apLd;
-        if (transA || lda != k)
+        CheckExtent("C", c, cOff, m, n, ldc);
+        if (k == 0)
         {
-            ap = new T[m * k]; apOff = 0; apLd = k;
-            for (int i = 0; i < m; i++)
-                for (int p = 0; p < k; p++)
-                    ap[i * k + p] = transA ? a[aOff + p * lda + i] : a[aOff + i * lda + p];
+            if (!accumulate) for (int i = 0; i < m; i++) c.AsSpan(cOff + i * ldc, n).Clear();
+            return;
         }
-        else { ap = a; apOff = aOff; apLd = lda; }
-
-        T[] bp; int bpOff, bpLd;
-        if (transB || ldb != n)
+        CheckExtent("A", a, aOff, transA ? k : m, transA ? m : k, lda);
+        CheckExtent("B", b, bOff, transB ? n : k, transB ? k : n, ldb);
+        // Element (i, p) of op(A) is a[aOff + i·ars + p·acs]; element (p, j) of op(B) is b[bOff + p·brs + j·bcs].
+        var s = new Strides(transA ? 1 : lda, transA ? lda : 1, transB ? 1 : ldb, transB ? ldb : 1, ldc);
+        GemmIsa isa = typeof(T) == typeof(float) || typeof(T) == typeof(double) ? BestIsa : GemmIsa.Scalar;
+        if (t_forced is { } cap && cap < isa) isa = cap;
+        switch (isa)
         {
-            bp = new T[k * n]; bpOff = 0; bpLd = n;
-            for (int p = 0; p < k; p++)
-                for (int j = 0; j < n; j++)
-                    bp[p * n + j] = transB ? b[bOff + j * ldb + p] : b[bOff + p * ldb + j];
-        }
-        else { bp = b; bpOff = bOff; bpLd = ldb; }
-
-        int rowBlocks = (m + 3) / 4;
-        if ((long)m * n * k >= ParallelThreshold && rowBlocks > 1 && Threads.Count > 1)
-        {
-            int chunks = Math.Min(rowBlocks, Threads.Count * 4);
-            Parallel.For(0, chunks, Threads.Options, ch =>
-            {
-                int r0 = (int)((long)rowBlocks * ch / chunks) * 4;
-                int r1 = Math.Min(m, (int)((long)rowBlocks * (ch + 1) / chunks) * 4);
-                Rows(r0, r1, n, k, ap, apOff, apLd, bp, bpOff, bpLd, c, cOff, ldc);
-            });
-        }
-        else Rows(0, m, n, k, ap, apOff, apLd, bp, bpOff, bpLd, c, cOff, ldc);
-    }
-
-    private static void Rows<T>(int r0, int r1, int n, int k, T[] a, int aOff, int lda, T[] b, int bOff, int ldb, T[] c, int cOff, int ldc)
-        where T : unmanaged, INumber<T>
-    {
-        for (int p0 = 0; p0 < k; p0 += KBlock)
-        {
-            int kb = Math.Min(KBlock, k - p0);
-            int i = r0;
-            for (; i + 4 <= r1; i += 4) Block4(i, n, p0, kb, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
-            for (; i < r1; i++) Block1(i, n, p0, kb, a, aOff, lda, b, bOff, ldb, c, cOff, ldc);
+            case GemmIsa.Vector512: Split<T, Vector512<T>, Ops512<T>>(m, n, k, a, aOff, b, bOff, c, cOff, s, accumulate); break;
+            case GemmIsa.Vector256: Split<T, Vector256<T>, Ops256<T>>(m, n, k, a, aOff, b, bOff, c, cOff, s, accumulate); break;
+            case GemmIsa.Vector128: Split<T, Vector128<T>, Ops128<T>>(m, n, k, a, aOff, b, bOff, c, cOff, s, accumulate); break;
+            default: Split<T, T, OpsScalar<T>>(m, n, k, a, aOff, b, bOff, c, cOff, s, accumulate); break;
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Block4<T>(int i, int n, int p0, int kb, T[] a, int aOff, int lda, T[] b, int bOff, int ldb, T[] c, int cOff, int ldc)
-        where T : unmanaged, INumber<T>
+    private readonly record struct Strides(int Ars, int Acs, int Brs, int Bcs, int Ldc);
+
+    // The kernels index through refs without bounds checks, so a wrong extent must fail here rather than corrupt memory.
+    private static void CheckExtent<T>(string name, T[] x, int off, int rows, int cols, int ld)
     {
-        ref T a0 = ref a[aOff + i * lda + p0];
-        ref T a1 = ref a[aOff + (i + 1) * lda + p0];
-        ref T a2 = ref a[aOff + (i + 2) * lda + p0];
-        ref T a3 = ref a[aOff + (i + 3) * lda + p0];
-        ref T bBase = ref MemoryMarshal.GetArrayDataReference(b);
-        ref T cBase = ref MemoryMarshal.GetArrayDataReference(c);
-        int vc = Vector<T>.Count;
-        int j = 0;
-        if (Vector.IsHardwareAccelerated)
+        if (off < 0 || ld < cols || (long)off + (long)(rows - 1) * ld + cols > x.Length)
+            throw new ArgumentException($"gemm: {name} needs {rows}x{cols} elements with leading dimension {ld} from offset {off}, but its buffer holds {x.Length} (ld must be >= {cols})");
+    }
+
+    /// <summary>Splits the larger of M and N into one contiguous range per thread, in whole micro-tiles.</summary>
+    private static void Split<T, TV, TOps>(int m, int n, int k, T[] a, int aOff, T[] b, int bOff, T[] c, int cOff, Strides s, bool accumulate)
+        where T : unmanaged, INumber<T> where TV : unmanaged where TOps : IGemmOps<T, TV>
+    {
+        bool alongN = n >= m;
+        int extent = alongN ? n : m, unit = alongN ? 2 * TOps.Width : TOps.Rows;
+        int units = (extent + unit - 1) / unit;
+        int threads = (long)m * n * k < ParallelWork ? 1 : Math.Min(Threads.Count, units);
+        if (threads <= 1) { Serial<T, TV, TOps>(m, n, k, a, aOff, b, bOff, c, cOff, s, accumulate); return; }
+        Parallel.For(0, threads, Threads.Options, t =>
         {
-            for (; j + 2 * vc <= n; j += 2 * vc)
+            int x0 = (int)((long)units * t / threads) * unit;
+            int x1 = Math.Min(extent, (int)((long)units * (t + 1) / threads) * unit);
+            if (x1 <= x0) return;
+            if (alongN) Serial<T, TV, TOps>(m, x1 - x0, k, a, aOff, b, bOff + x0 * s.Bcs, c, cOff + x0, s, accumulate);
+            else Serial<T, TV, TOps>(x1 - x0, n, k, a, aOff + x0 * s.Ars, b, bOff, c, cOff + x0 * s.Ldc, s, accumulate);
+        });
+    }
+
+    private static void Serial<T, TV, TOps>(int m, int n, int k, T[] a, int aOff, T[] b, int bOff, T[] c, int cOff, Strides s, bool accumulate)
+        where T : unmanaged, INumber<T> where TV : unmanaged where TOps : IGemmOps<T, TV>
+    {
+        int mr = TOps.Rows, nr = 2 * TOps.Width, size = Unsafe.SizeOf<T>();
+        // Even K blocks (576 -> 2 x 288, not 384 + 192) so no block is a short, overhead-heavy one.
+        int kBlocks = (k + KcBytes / size - 1) / (KcBytes / size), kcMax = (k + kBlocks - 1) / kBlocks;
+        int mcMax = Math.Min(RoundUp(m, mr), RoundUp(McBytes / size, mr));
+        int ncMax = Math.Min(RoundUp(n, nr), RoundUp(NcBytes / size, nr));
+        var ws = GemmWorkspace<T>.Current;
+        ref T ap = ref ws.A(mcMax * kcMax);
+        ref T bp = ref ws.B(ncMax * kcMax);
+        ref T tile = ref ws.Tile(mr * nr);
+        ref T c0 = ref MemoryMarshal.GetArrayDataReference(c);
+        for (int i0 = 0; i0 < m; i0 += mcMax)
+        {
+            int mc = Math.Min(mcMax, m - i0);
+            for (int p0 = 0; p0 < k; p0 += kcMax)
             {
-                Vector<T> c00 = default, c01 = default, c10 = default, c11 = default,
-                          c20 = default, c21 = default, c30 = default, c31 = default;
-                for (int p = 0; p < kb; p++)
+                int kc = Math.Min(kcMax, k - p0);
+                bool add = accumulate || p0 > 0;
+                GemmPack.Pack<T, TV, TOps>(a, aOff + i0 * s.Ars + p0 * s.Acs, s.Ars, s.Acs, mc, kc, mr, ref ap);
+                for (int j0 = 0; j0 < n; j0 += ncMax)
                 {
-                    ref T brow = ref Unsafe.Add(ref bBase, bOff + (p0 + p) * ldb + j);
-                    var b0 = Vector.LoadUnsafe(ref brow);
-                    var b1 = Vector.LoadUnsafe(ref brow, (nuint)vc);
-                    var v = new Vector<T>(Unsafe.Add(ref a0, p)); c00 += v * b0; c01 += v * b1;
-                    v = new Vector<T>(Unsafe.Add(ref a1, p)); c10 += v * b0; c11 += v * b1;
-                    v = new Vector<T>(Unsafe.Add(ref a2, p)); c20 += v * b0; c21 += v * b1;
-                    v = new Vector<T>(Unsafe.Add(ref a3, p)); c30 += v * b0; c31 += v * b1;
+                    int nc = Math.Min(ncMax, n - j0);
+                    GemmPack.Pack<T, TV, TOps>(b, bOff + p0 * s.Brs + j0 * s.Bcs, s.Bcs, s.Brs, nc, kc, nr, ref bp);
+                    for (int ir = 0; ir < mc; ir += mr)
+                    {
+                        int rows = Math.Min(mr, mc - ir);
+                        ref T aPanel = ref Unsafe.Add(ref ap, ir * kc);
+                        ref T cRow = ref Unsafe.Add(ref c0, cOff + (i0 + ir) * s.Ldc + j0);
+                        for (int jr = 0; jr < nc; jr += nr)
+                        {
+                            ref T bPanel = ref Unsafe.Add(ref bp, jr * kc);
+                            int cols = Math.Min(nr, nc - jr);
+                            if (cols == nr)
+                                GemmKernel.Tile<T, TV, TOps>(rows, kc, ref aPanel, ref bPanel, ref Unsafe.Add(ref cRow, jr), s.Ldc, add);
+                            else
+                            {
+                                // Right edge: the kernel fills a full-width scratch tile; only the valid columns reach C.
+                                GemmKernel.Tile<T, TV, TOps>(rows, kc, ref aPanel, ref bPanel, ref tile, nr, false);
+                                for (int i = 0; i < rows; i++)
+                                {
+                                    ref T dst = ref Unsafe.Add(ref cRow, i * s.Ldc + jr);
+                                    ref T src = ref Unsafe.Add(ref tile, i * nr);
+                                    for (int j = 0; j < cols; j++)
+                                        Unsafe.Add(ref dst, j) = add ? Unsafe.Add(ref dst, j) + Unsafe.Add(ref src, j) : Unsafe.Add(ref src, j);
+                                }
+                            }
+                        }
+                    }
                 }
-                AddTo(ref cBase, cOff + i * ldc + j, vc, c00, c01);
-                AddTo(ref cBase, cOff + (i + 1) * ldc + j, vc, c10, c11);
-                AddTo(ref cBase, cOff + (i + 2) * ldc + j, vc, c20, c21);
-                AddTo(ref cBase, cOff + (i + 3) * ldc + j, vc, c30, c31);
             }
-        }
-        for (; j < n; j++)
-        {
-            T s0 = T.Zero, s1 = T.Zero, s2 = T.Zero, s3 = T.Zero;
-            for (int p = 0; p < kb; p++)
-            {
-                T bv = Unsafe.Add(ref bBase, bOff + (p0 + p) * ldb + j);
-                s0 += Unsafe.Add(ref a0, p) * bv; s1 += Unsafe.Add(ref a1, p) * bv;
-                s2 += Unsafe.Add(ref a2, p) * bv; s3 += Unsafe.Add(ref a3, p) * bv;
-            }
-            c[cOff + i * ldc + j] += s0; c[cOff + (i + 1) * ldc + j] += s1;
-            c[cOff + (i + 2) * ldc + j] += s2; c[cOff + (i + 3) * ldc + j] += s3;
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void AddTo<T>(ref T cBase, int off, int vc, Vector<T> v0, Vector<T> v1) where T : unmanaged, INumber<T>
-    {
-        ref T dst = ref Unsafe.Add(ref cBase, off);
-        (Vector.LoadUnsafe(ref dst) + v0).StoreUnsafe(ref dst);
-        (Vector.LoadUnsafe(ref dst, (nuint)vc) + v1).StoreUnsafe(ref dst, (nuint)vc);
-    }
+    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+}
 
-    private static void Block1<T>(int i, int n, int p0, int kb, T[] a, int aOff, int lda, T[] b, int bOff, int ldb, T[] c, int cOff, int ldc)
-        where T : unmanaged, INumber<T>
+/// <summary>
+/// One thread's packing buffers, kept for the thread's lifetime so a GEMM allocates nothing once
+/// warm. Pinned so they can be aligned to a cache line: packed panels are read with full-vector loads.
+/// </summary>
+internal sealed class GemmWorkspace<T> where T : unmanaged
+{
+    [ThreadStatic] private static GemmWorkspace<T>? t_current;
+    public static GemmWorkspace<T> Current => t_current ??= new GemmWorkspace<T>();
+
+    private T[] _a = [], _b = [], _tile = [];
+    private int _aStart, _bStart, _tileStart;
+
+    public ref T A(int length) => ref Get(ref _a, ref _aStart, length);
+    public ref T B(int length) => ref Get(ref _b, ref _bStart, length);
+    public ref T Tile(int length) => ref Get(ref _tile, ref _tileStart, length);
+
+    private static ref T Get(ref T[] buffer, ref int start, int length)
     {
-        var crow = c.AsSpan(cOff + i * ldc, n);
-        int vc = Vector<T>.Count;
-        for (int p = 0; p < kb; p++)
+        if (buffer.Length - start < length)
         {
-            T av = a[aOff + i * lda + p0 + p];
-            var brow = b.AsSpan(bOff + (p0 + p) * ldb, n);
-            int j = 0;
-            if (Vector.IsHardwareAccelerated)
-            {
-                var va = new Vector<T>(av);
-                for (; j + vc <= n; j += vc)
-                    (new Vector<T>(crow.Slice(j)) + va * new Vector<T>(brow.Slice(j))).CopyTo(crow.Slice(j));
-            }
-            for (; j < n; j++) crow[j] += av * brow[j];
+            int pad = 64 / Unsafe.SizeOf<T>();
+            buffer = GC.AllocateUninitializedArray<T>(length + pad, pinned: true);
+            long address = Marshal.UnsafeAddrOfPinnedArrayElement(buffer, 0);
+            start = (int)((64 - address % 64) % 64) / Unsafe.SizeOf<T>();
         }
+        return ref buffer[start];
     }
 }

@@ -1,0 +1,58 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace ConvLab.Kernels;
+
+internal static class GemmPack
+{
+    /// <summary>
+    /// Packs a count x kc block of an operand whose element (x, p) sits at src[off + x·sx + p·sk] into
+    /// panels of <paramref name="width"/> x-values per K step: dst[(x / width)·width·kc + p·width + x % width].
+    /// The same routine packs A (x = row) and B (x = column) in either storage order, so transposed
+    /// operands cost no extra copy; the last panel is zero-padded to full width.
+    /// </summary>
+    public static void Pack<T, TV, TOps>(T[] src, int off, int sx, int sk, int count, int kc, int width, ref T dst)
+        where T : unmanaged where TV : unmanaged where TOps : IGemmOps<T, TV>
+    {
+        ref T s0 = ref MemoryMarshal.GetArrayDataReference(src);
+        for (int x0 = 0; x0 < count; x0 += width)
+        {
+            int xs = Math.Min(width, count - x0);
+            ref T panel = ref Unsafe.Add(ref dst, x0 * kc);
+            ref T s = ref Unsafe.Add(ref s0, off + x0 * sx);
+            if (sx == 1)
+            {
+                // x contiguous: each K step is one row copy (whole vectors when the panel is full).
+                bool vec = xs == width && width % TOps.Width == 0;
+                for (int p = 0; p < kc; p++)
+                {
+                    ref T from = ref Unsafe.Add(ref s, p * sk);
+                    ref T to = ref Unsafe.Add(ref panel, p * width);
+                    if (vec)
+                        for (int x = 0; x < width; x += TOps.Width) TOps.Store(TOps.Load(ref Unsafe.Add(ref from, x)), ref Unsafe.Add(ref to, x));
+                    else
+                    {
+                        for (int x = 0; x < xs; x++) Unsafe.Add(ref to, x) = Unsafe.Add(ref from, x);
+                        for (int x = xs; x < width; x++) Unsafe.Add(ref to, x) = default;
+                    }
+                }
+            }
+            else
+            {
+                // p contiguous: read runs along K, write them strided; K in chunks keeps the written part of the panel in L1.
+                const int Chunk = 64;
+                for (int p0 = 0; p0 < kc; p0 += Chunk)
+                {
+                    int p1 = Math.Min(kc, p0 + Chunk);
+                    for (int x = 0; x < width; x++)
+                    {
+                        ref T to = ref Unsafe.Add(ref panel, x);
+                        if (x >= xs) { for (int p = p0; p < p1; p++) Unsafe.Add(ref to, p * width) = default; continue; }
+                        ref T from = ref Unsafe.Add(ref s, x * sx);
+                        for (int p = p0; p < p1; p++) Unsafe.Add(ref to, p * width) = Unsafe.Add(ref from, p * sk);
+                    }
+                }
+            }
+        }
+    }
+}
