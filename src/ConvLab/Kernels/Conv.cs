@@ -18,10 +18,7 @@ internal sealed class ConvGeometry
         (InSize, OutSize, Kernel, Stride, Pad, Dilation) = (inSize, outSize, kernel, stride, pad, dilation);
         InPlane = ShapeUtil.Numel(inSize); OutPlane = ShapeUtil.Numel(outSize); KernelVolume = ShapeUtil.Numel(kernel);
         InStrides = ShapeUtil.ContiguousStrides(inSize);
-        bool pw = true;
-        for (int i = 0; i < inSize.Length; i++)
-            pw &= kernel[i] == 1 && stride[i] == 1 && pad[i] == 0 && inSize[i] == outSize[i];
-        IsPointwise = pw;
+        IsOneByOne = kernel.All(k => k == 1) && pad.All(p => p == 0);
     }
 
     public int Batch { get; }
@@ -39,8 +36,14 @@ internal sealed class ConvGeometry
     public int OutPlane { get; }
     public int KernelVolume { get; }
     public int Dims => InSize.Length;
-    /// <summary>A 1x1, stride-1, unpadded convolution: the input plane already is the column matrix.</summary>
-    public bool IsPointwise { get; }
+    /// <summary>A 1x1 unpadded convolution (any stride): a GEMM over (strided) input planes.</summary>
+    public bool IsOneByOne { get; }
+    /// <summary>Input channels per group.</summary>
+    public int InPerGroup => InChannels / Groups;
+    /// <summary>Output channels per group.</summary>
+    public int OutPerGroup => OutChannels / Groups;
+    /// <summary>Multiply-adds of one pass (all three passes cost the same).</summary>
+    public long Macs => (long)Batch * OutChannels * OutPlane * InPerGroup * KernelVolume;
 }
 
 /// <summary>The three passes of a convolution; a transposed convolution runs them with roles swapped.</summary>
@@ -55,44 +58,63 @@ internal enum ConvPass
 }
 
 /// <summary>
-/// N-d convolution by im2col + GEMM per group. Columns are built for a tile of rows of the outermost
-/// output dimension of one image at a time, so the workspace stays bounded whatever the batch and
-/// image size. Zero padding, stride and dilation are handled in the gather (no padded copy).
+/// N-d convolution by im2col + GEMM per group (<see cref="ConvAlgorithm.Im2colGemm"/>, the general path).
+/// Columns are built for a tile of rows of the outermost output dimension of one image at a time, so the
+/// workspace stays bounded whatever the batch and image size. Zero padding, stride and dilation are
+/// handled in the gather (no padded copy).
 /// </summary>
 internal static class Conv
 {
     /// <summary>Elements of the im2col workspace per tile; only speed depends on it (tests shrink it to exercise tiling).</summary>
     internal static int ColumnBudget { get; set; } = 1 << 21;
 
+    /// <summary>Elements a pass writes to its destination.</summary>
+    public static int DstLength(ConvPass pass, ConvGeometry g) => pass switch
+    {
+        ConvPass.Forward => g.Batch * g.OutChannels * g.OutPlane,
+        ConvPass.BackwardInput => g.Batch * g.InChannels * g.InPlane,
+        _ => g.OutChannels * (g.InChannels / g.Groups) * g.KernelVolume,
+    };
+
+    private static int Tile(ConvGeometry g)
+    {
+        int rows = g.InChannels / g.Groups * g.KernelVolume, inner = g.OutPlane / Math.Max(1, g.OutSize[0]);
+        return Math.Clamp(ColumnBudget / Math.Max(1, rows * inner), 1, Math.Max(1, g.OutSize[0]));
+    }
+
+    /// <summary>Column elements one worker holds.</summary>
+    public static long Workspace(ConvGeometry g) =>
+        (long)(g.InChannels / g.Groups * g.KernelVolume) * Tile(g) * (g.OutPlane / Math.Max(1, g.OutSize[0]));
+
     /// <summary>Runs one pass; all buffers dense (row-major) from their offsets, dst is overwritten.</summary>
     public static void Run<T>(ConvPass pass, T[] a, int aOff, T[] b, int bOff, T[] dst, int dstOff, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int coutG = g.OutChannels / g.Groups, rows = g.InChannels / g.Groups * g.KernelVolume;
-        int dstLen = pass switch
-        {
-            ConvPass.Forward => g.Batch * g.OutChannels * g.OutPlane,
-            ConvPass.BackwardInput => g.Batch * g.InChannels * g.InPlane,
-            _ => g.OutChannels * rows,
-        };
-        dst.AsSpan(dstOff, dstLen).Clear();
-        if (g.Batch == 0 || g.OutPlane == 0 || rows == 0 || coutG == 0) return;
+        int tile = Tile(g);
+        ForEachImage(pass, g, dst, dstOff, (int)Workspace(g), (n, d, dOff, col) => Image(pass, n, a, aOff, b, bOff, d, dOff, g, tile, col));
+    }
 
-        int inner = g.OutPlane / g.OutSize[0];
-        int tile = Math.Clamp(ColumnBudget / Math.Max(1, rows * inner), 1, g.OutSize[0]);
-        int colLen = g.IsPointwise ? 0 : rows * tile * inner;
-        long perImage = (long)g.OutChannels * rows * g.OutPlane;
-        // Small images leave the GEMM single-threaded, so spread the batch over cores instead; each
-        // worker owns its columns and, for the weight gradient, a private partial sum.
+    /// <summary>
+    /// Clears dst and runs <paramref name="image"/>(n, dst, dstOff, workspace) for every image. Small images
+    /// leave a GEMM single-threaded, so the batch is spread over cores instead; each worker owns its
+    /// workspace and, for the weight gradient, a private partial sum added to dst at the end.
+    /// </summary>
+    public static void ForEachImage<T>(ConvPass pass, ConvGeometry g, T[] dst, int dstOff, int workspace, Action<int, T[], int, T[]> image)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int dstLen = DstLength(pass, g);
+        dst.AsSpan(dstOff, dstLen).Clear();
+        if (g.Batch == 0 || g.OutPlane == 0 || g.InChannels == 0 || g.OutChannels == 0) return;
+        long perImage = (long)g.OutChannels * (g.InChannels / g.Groups) * g.KernelVolume * g.OutPlane;
         if (g.Batch > 1 && perImage < (1 << 18) && Threads.Count > 1)
         {
             var gate = new object();
             bool weights = pass == ConvPass.BackwardWeight;
-            Parallel.For(0, g.Batch, Threads.Options, () => (col: new T[colLen], acc: weights ? new T[dstLen] : null),
+            Parallel.For(0, g.Batch, Threads.Options, () => (ws: new T[workspace], acc: weights ? new T[dstLen] : null),
                 (n, _, local) =>
                 {
-                    if (weights) Image(pass, n, a, aOff, b, bOff, local.acc!, 0, g, tile, local.col);
-                    else Image(pass, n, a, aOff, b, bOff, dst, dstOff, g, tile, local.col);
+                    if (weights) image(n, local.acc!, 0, local.ws);
+                    else image(n, dst, dstOff, local.ws);
                     return local;
                 },
                 local =>
@@ -102,8 +124,8 @@ internal static class Conv
                 });
             return;
         }
-        var col = new T[colLen];
-        for (int n = 0; n < g.Batch; n++) Image(pass, n, a, aOff, b, bOff, dst, dstOff, g, tile, col);
+        var ws = new T[workspace];
+        for (int n = 0; n < g.Batch; n++) image(n, dst, dstOff, ws);
     }
 
     /// <summary>One image of a pass, every group, in tiles of <paramref name="tile"/> outermost output rows.</summary>
@@ -117,16 +139,6 @@ internal static class Conv
             int xOff = (n * g.InChannels + gi * cinG) * Pin;   // this group's input planes
             int yOff = (n * g.OutChannels + gi * coutG) * P;   // this group's output planes
             int wOff = gi * coutG * rows;                      // this group's weights (coutG x rows)
-            if (g.IsPointwise)
-            {
-                switch (pass)
-                {
-                    case ConvPass.Forward: Gemm.Run(false, false, coutG, P, rows, b, bOff + wOff, rows, a, aOff + xOff, P, dst, dstOff + yOff, P, false); break;
-                    case ConvPass.BackwardInput: Gemm.Run(true, false, rows, P, coutG, b, bOff + wOff, rows, a, aOff + yOff, P, dst, dstOff + xOff, P, false); break;
-                    default: Gemm.Run(false, true, coutG, rows, P, b, bOff + yOff, P, a, aOff + xOff, P, dst, dstOff + wOff, rows, true); break;
-                }
-                continue;
-            }
             for (int o0 = 0; o0 < g.OutSize[0]; o0 += tile)
             {
                 int o1 = Math.Min(o0 + tile, g.OutSize[0]), tp = (o1 - o0) * inner;

@@ -5,9 +5,10 @@ namespace ConvLab.Autograd.Nodes;
 /// <summary>
 /// Backward of convolution and transposed convolution. Both share one geometry (that of the
 /// convolution); a transposed convolution's gradients are the convolution's passes with the roles of
-/// input and output exchanged: dX = conv(dY), dW = Σ dY-columns ⊗ X.
+/// input and output exchanged: dX = conv(dY), dW = Σ dY-columns ⊗ X. Each pass runs on the algorithm the
+/// dispatcher resolves from the (possibly forced) <see cref="ConvAlgorithm"/>.
 /// </summary>
-internal sealed class ConvBackward(Tensor x, Tensor w, ConvGeometry geo, bool transposed, bool hasBias, string op) : Node
+internal sealed class ConvBackward(Tensor x, Tensor w, ConvGeometry geo, bool transposed, bool hasBias, string op, ConvAlgorithm algorithm) : Node
 {
     private Tensor? _x = x, _w = w;
 
@@ -21,13 +22,13 @@ internal sealed class ConvBackward(Tensor x, Tensor w, ConvGeometry geo, bool tr
         if (NeedsGrad(0))
         {
             gx = Tensor.Zeros(x.Shape, x.DType);
-            Run(transposed ? ConvPass.Forward : ConvPass.BackwardInput, gy, w, gx, geo);
+            Run(transposed ? ConvPass.Forward : ConvPass.BackwardInput, gy, w, gx, geo, algorithm);
         }
         if (NeedsGrad(1))
         {
             gw = Tensor.Zeros(w.Shape, w.DType);
-            if (transposed) Run(ConvPass.BackwardWeight, gy, x, gw, geo);
-            else Run(ConvPass.BackwardWeight, x, gy, gw, geo);
+            if (transposed) Run(ConvPass.BackwardWeight, gy, x, gw, geo, algorithm);
+            else Run(ConvPass.BackwardWeight, x, gy, gw, geo, algorithm);
         }
         if (hasBias && NeedsGrad(2))
             gb = gy.Sum(Enumerable.Range(0, gy.Rank).Where(d => d != 1).ToArray());
@@ -37,11 +38,11 @@ internal sealed class ConvBackward(Tensor x, Tensor w, ConvGeometry geo, bool tr
     protected override void ReleaseSaved() => (_x, _w) = (null, null);
 
     /// <summary>Runs a convolution pass on dense tensors of the same dtype; dst is overwritten.</summary>
-    internal static void Run(ConvPass pass, Tensor a, Tensor b, Tensor dst, ConvGeometry geo)
+    internal static void Run(ConvPass pass, Tensor a, Tensor b, Tensor dst, ConvGeometry geo, ConvAlgorithm algorithm)
     {
         if (dst.DType == DType.Float32)
-            Kernels.Conv.Run(pass, a.Buffer<float>(), a.StorageOffset, b.Buffer<float>(), b.StorageOffset, dst.Buffer<float>(), dst.StorageOffset, geo);
+            ConvDispatch.Run(algorithm, pass, a.Buffer<float>(), a.StorageOffset, b.Buffer<float>(), b.StorageOffset, dst.Buffer<float>(), dst.StorageOffset, geo);
         else
-            Kernels.Conv.Run(pass, a.Buffer<double>(), a.StorageOffset, b.Buffer<double>(), b.StorageOffset, dst.Buffer<double>(), dst.StorageOffset, geo);
+            ConvDispatch.Run(algorithm, pass, a.Buffer<double>(), a.StorageOffset, b.Buffer<double>(), b.StorageOffset, dst.Buffer<double>(), dst.StorageOffset, geo);
     }
 }

@@ -7,12 +7,12 @@ namespace ConvLab.NN.Functional;
 public static partial class F
 {
     /// <summary>1-d convolution (PyTorch's <c>F.conv1d</c>, plus <c>nn.Conv1d</c>'s padding modes). Input (N, C_in, L) or (C_in, L), weight (C_out, C_in/groups, k).</summary>
-    public static Tensor Conv1d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros")
-        => ConvNd("conv1d", 1, input, weight, bias, stride, padding, null, dilation, groups, paddingMode);
+    public static Tensor Conv1d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros", ConvAlgorithm algorithm = ConvAlgorithm.Auto)
+        => ConvNd("conv1d", 1, input, weight, bias, stride, padding, null, dilation, groups, paddingMode, algorithm);
 
     /// <summary>1-d convolution with padding "same" (stride 1 only) or "valid".</summary>
-    public static Tensor Conv1d(Tensor input, Tensor weight, string padding, Tensor? bias = null, int[]? stride = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros")
-        => ConvNd("conv1d", 1, input, weight, bias, stride, null, padding, dilation, groups, paddingMode);
+    public static Tensor Conv1d(Tensor input, Tensor weight, string padding, Tensor? bias = null, int[]? stride = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros", ConvAlgorithm algorithm = ConvAlgorithm.Auto)
+        => ConvNd("conv1d", 1, input, weight, bias, stride, null, padding, dilation, groups, paddingMode, algorithm);
 
     /// <summary>
     /// 2-d convolution (PyTorch's <c>F.conv2d</c>, plus <c>nn.Conv2d</c>'s padding modes: with
@@ -20,42 +20,43 @@ public static partial class F
     /// convolved without padding). Input (N, C_in, H, W) or (C_in, H, W), weight (C_out, C_in/groups, kH, kW).
     /// Sizes take one entry per spatial dimension or a single entry for all.
     /// </summary>
-    public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros")
-        => ConvNd("conv2d", 2, input, weight, bias, stride, padding, null, dilation, groups, paddingMode);
+    public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros", ConvAlgorithm algorithm = ConvAlgorithm.Auto)
+        => ConvNd("conv2d", 2, input, weight, bias, stride, padding, null, dilation, groups, paddingMode, algorithm);
 
     /// <summary>2-d convolution with padding "same" (stride 1 only; odd totals put the extra row/column at the end, as PyTorch) or "valid".</summary>
-    public static Tensor Conv2d(Tensor input, Tensor weight, string padding, Tensor? bias = null, int[]? stride = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros")
-        => ConvNd("conv2d", 2, input, weight, bias, stride, null, padding, dilation, groups, paddingMode);
+    public static Tensor Conv2d(Tensor input, Tensor weight, string padding, Tensor? bias = null, int[]? stride = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros", ConvAlgorithm algorithm = ConvAlgorithm.Auto)
+        => ConvNd("conv2d", 2, input, weight, bias, stride, null, padding, dilation, groups, paddingMode, algorithm);
 
     /// <summary>3-d convolution (PyTorch's <c>F.conv3d</c>). Input (N, C_in, D, H, W) or unbatched, weight (C_out, C_in/groups, kD, kH, kW).</summary>
-    public static Tensor Conv3d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros")
-        => ConvNd("conv3d", 3, input, weight, bias, stride, padding, null, dilation, groups, paddingMode);
+    public static Tensor Conv3d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros", ConvAlgorithm algorithm = ConvAlgorithm.Auto)
+        => ConvNd("conv3d", 3, input, weight, bias, stride, padding, null, dilation, groups, paddingMode, algorithm);
 
     /// <summary>3-d convolution with padding "same" (stride 1 only) or "valid".</summary>
-    public static Tensor Conv3d(Tensor input, Tensor weight, string padding, Tensor? bias = null, int[]? stride = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros")
-        => ConvNd("conv3d", 3, input, weight, bias, stride, null, padding, dilation, groups, paddingMode);
+    public static Tensor Conv3d(Tensor input, Tensor weight, string padding, Tensor? bias = null, int[]? stride = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros", ConvAlgorithm algorithm = ConvAlgorithm.Auto)
+        => ConvNd("conv3d", 3, input, weight, bias, stride, null, padding, dilation, groups, paddingMode, algorithm);
 
     /// <summary>1-d transposed convolution (PyTorch's <c>F.conv_transpose1d</c>); weight (C_in, C_out/groups, k).</summary>
-    public static Tensor ConvTranspose1d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? outputPadding = null, int groups = 1, int[]? dilation = null)
-        => ConvTransposeNd("conv_transpose1d", 1, input, weight, bias, stride, padding, outputPadding, groups, dilation);
+    public static Tensor ConvTranspose1d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? outputPadding = null, int groups = 1, int[]? dilation = null, ConvAlgorithm algorithm = ConvAlgorithm.Auto)
+        => ConvTransposeNd("conv_transpose1d", 1, input, weight, bias, stride, padding, outputPadding, groups, dilation, algorithm);
 
     /// <summary>
     /// 2-d transposed convolution (PyTorch's <c>F.conv_transpose2d</c>), the adjoint of conv2d; weight
     /// (C_in, C_out/groups, kH, kW). Output size (in-1)·stride - 2·padding + dilation·(k-1) + outputPadding + 1.
     /// </summary>
-    public static Tensor ConvTranspose2d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? outputPadding = null, int groups = 1, int[]? dilation = null)
-        => ConvTransposeNd("conv_transpose2d", 2, input, weight, bias, stride, padding, outputPadding, groups, dilation);
+    public static Tensor ConvTranspose2d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? outputPadding = null, int groups = 1, int[]? dilation = null, ConvAlgorithm algorithm = ConvAlgorithm.Auto)
+        => ConvTransposeNd("conv_transpose2d", 2, input, weight, bias, stride, padding, outputPadding, groups, dilation, algorithm);
 
     /// <summary>3-d transposed convolution (PyTorch's <c>F.conv_transpose3d</c>); weight (C_in, C_out/groups, kD, kH, kW).</summary>
-    public static Tensor ConvTranspose3d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? outputPadding = null, int groups = 1, int[]? dilation = null)
-        => ConvTransposeNd("conv_transpose3d", 3, input, weight, bias, stride, padding, outputPadding, groups, dilation);
+    public static Tensor ConvTranspose3d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? outputPadding = null, int groups = 1, int[]? dilation = null, ConvAlgorithm algorithm = ConvAlgorithm.Auto)
+        => ConvTransposeNd("conv_transpose3d", 3, input, weight, bias, stride, padding, outputPadding, groups, dilation, algorithm);
 
     /// <summary>
     /// CoordConv: appends channels yy (linspace(-1, 1, H) along H), xx (along W) and, with
     /// <paramref name="withR"/>, sqrt(yy² + xx²), then applies conv2d with <paramref name="weight"/>
     /// (C_out, (C_in + 2 or 3)/groups, kH, kW).
     /// </summary>
-    public static Tensor CoordConv2d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1, bool withR = false)
+    public static Tensor CoordConv2d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1, bool withR = false,
+        ConvAlgorithm algorithm = ConvAlgorithm.Auto)
     {
         const string op = "coord_conv2d";
         input.RequireFloat(op);
@@ -72,7 +73,7 @@ public static partial class F
         }
         var parts = new List<Tensor> { x, yy, xx };
         if (withR) using (new NoGrad()) parts.Add(yy.Mul(yy).Add(xx.Mul(xx)).Sqrt());
-        var y = ConvNd(op, 2, Tensor.Cat(parts, 1), weight, bias, stride, padding, null, dilation, groups, "zeros");
+        var y = ConvNd(op, 2, Tensor.Cat(parts, 1), weight, bias, stride, padding, null, dilation, groups, "zeros", algorithm);
         return batched ? y : y.Squeeze(0);
     }
 
@@ -109,7 +110,7 @@ public static partial class F
     }
 
     internal static Tensor ConvNd(string op, int d, Tensor input, Tensor weight, Tensor? bias, int[]? stride, int[]? padding, string? padString,
-        int[]? dilation, int groups, string paddingMode)
+        int[]? dilation, int groups, string paddingMode, ConvAlgorithm algorithm = ConvAlgorithm.Auto)
     {
         int cout = weight.Rank > 0 ? weight.Shape[0] : 0;
         string layout = d switch { 1 => "(out_channels, in_channels/groups, k)", 2 => "(out_channels, in_channels/groups, kH, kW)", _ => "(out_channels, in_channels/groups, kD, kH, kW)" };
@@ -165,10 +166,11 @@ public static partial class F
         }
 
         var geo = new ConvGeometry(x.Shape[0], cin, cout, groups, inSize, outSize, kernel, s, padL, dil);
-        return RunConv(op, x, weight, bias, geo, false, [x.Shape[0], cout, .. outSize], batched);
+        return RunConv(op, x, weight, bias, geo, false, [x.Shape[0], cout, .. outSize], batched, algorithm);
     }
 
-    internal static Tensor ConvTransposeNd(string op, int d, Tensor input, Tensor weight, Tensor? bias, int[]? stride, int[]? padding, int[]? outputPadding, int groups, int[]? dilation)
+    internal static Tensor ConvTransposeNd(string op, int d, Tensor input, Tensor weight, Tensor? bias, int[]? stride, int[]? padding, int[]? outputPadding, int groups, int[]? dilation,
+        ConvAlgorithm algorithm = ConvAlgorithm.Auto)
     {
         int coutG = weight.Rank > 1 ? weight.Shape[1] : 0;
         string layout = d switch { 1 => "(in_channels, out_channels/groups, k)", 2 => "(in_channels, out_channels/groups, kH, kW)", _ => "(in_channels, out_channels/groups, kD, kH, kW)" };
@@ -200,15 +202,19 @@ public static partial class F
 
         // The geometry of the convolution this op is the adjoint of: from the output back to the input.
         var geo = new ConvGeometry(x.Shape[0], cout, cin, groups, outSize, inSize, kernel, s, pad, dil);
-        return RunConv(op, x, weight, bias, geo, true, [x.Shape[0], cout, .. outSize], batched);
+        return RunConv(op, x, weight, bias, geo, true, [x.Shape[0], cout, .. outSize], batched, algorithm);
     }
 
     /// <summary>Runs a validated (transposed) convolution on the batched input, adds the bias, records the node.</summary>
-    private static Tensor RunConv(string op, Tensor x, Tensor weight, Tensor? bias, ConvGeometry geo, bool transposed, int[] outShape, bool batched)
+    private static Tensor RunConv(string op, Tensor x, Tensor weight, Tensor? bias, ConvGeometry geo, bool transposed, int[] outShape, bool batched, ConvAlgorithm algorithm)
     {
+        if (!Enum.IsDefined(algorithm))
+            throw new ArgumentException($"{op}: algorithm must be one of {string.Join(", ", Enum.GetNames<ConvAlgorithm>())}, got {(int)algorithm}");
+        if (ConvDispatch.WhyNot(algorithm, geo) is { } why)
+            throw new ArgumentException($"{op}: algorithm {algorithm} cannot run this convolution: {why}");
         var xc = x.Detach().Contiguous(); var wc = weight.Detach().Contiguous();
         var y = Tensor.Zeros(outShape, x.DType);
-        ConvBackward.Run(transposed ? ConvPass.BackwardInput : ConvPass.Forward, xc, wc, y, geo);
+        ConvBackward.Run(transposed ? ConvPass.BackwardInput : ConvPass.Forward, xc, wc, y, geo, algorithm);
         if (bias != null)
         {
             var b = bias.Detach().Contiguous();
@@ -217,7 +223,7 @@ public static partial class F
             else Kernels.Conv.AddBias(y.Buffer<double>(), outShape[0], outShape[1], plane, b.Buffer<double>(), b.StorageOffset);
         }
         if (Engine.WillRecord(x, weight, bias))
-            y = Engine.Record(y, new ConvBackward(xc, wc, geo, transposed, bias != null, op), x, weight, bias);
+            y = Engine.Record(y, new ConvBackward(xc, wc, geo, transposed, bias != null, op, algorithm), x, weight, bias);
         return batched ? y : y.Squeeze(0);
     }
 }

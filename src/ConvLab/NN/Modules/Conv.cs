@@ -80,6 +80,11 @@ public abstract class ConvBase : Module
     public Tensor Weight { get; }
     /// <summary>Bias (out_channels) or null.</summary>
     public Tensor? Bias { get; }
+    /// <summary>
+    /// The convolution algorithm of every pass (<see cref="ConvAlgorithm.Auto"/> by default). Forcing one that
+    /// cannot run the layer's shape makes <c>Forward</c> throw an <see cref="ArgumentException"/>.
+    /// </summary>
+    public ConvAlgorithm Algorithm { get; set; }
 
     private static string List(int[] v) => "(" + string.Join(", ", v) + (v.Length == 1 ? ",)" : ")");
 
@@ -110,7 +115,7 @@ public abstract class ConvNd : ConvBase
 
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) =>
-        F.ConvNd(_op, Dims, input, Weight, Bias, Stride, PaddingString == null ? Padding : null, PaddingString, Dilation, Groups, PaddingMode);
+        F.ConvNd(_op, Dims, input, Weight, Bias, Stride, PaddingString == null ? Padding : null, PaddingString, Dilation, Groups, PaddingMode, Algorithm);
 }
 
 /// <summary>N-d transposed convolution layer; ConvTranspose1d/2d/3d fix the number of dimensions.</summary>
@@ -125,7 +130,7 @@ public abstract class ConvTransposeNd : ConvBase
 
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) =>
-        F.ConvTransposeNd(_op, Dims, input, Weight, Bias, Stride, Padding, OutputPadding, Groups, Dilation);
+        F.ConvTransposeNd(_op, Dims, input, Weight, Bias, Stride, Padding, OutputPadding, Groups, Dilation, Algorithm);
 }
 
 /// <summary>1-d convolution (PyTorch's <c>nn.Conv1d</c>): input (N, C_in, L) or (C_in, L).</summary>
@@ -235,7 +240,7 @@ public sealed class CoordConv2d : ConvBase
     public bool WithR { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => F.CoordConv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups, WithR);
+    public override Tensor Forward(Tensor input) => F.CoordConv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups, WithR, Algorithm);
 }
 
 /// <summary>
