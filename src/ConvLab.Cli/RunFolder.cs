@@ -14,7 +14,7 @@ internal sealed record HistoryEntry(int Epoch, double TrainLoss, double TrainAcc
 
 /// <summary>The content of <c>metrics.json</c> (snake_case keys; the contract ConvLab.Imaging reads).</summary>
 internal sealed record RunMetrics(
-    string Model, string DataSource, int TrainImages, int TestImages, int Epochs, int BatchSize, string Optimizer, double LearningRate,
+    string Model, int[] InputShape, string DataSource, int TrainImages, int TestImages, int Epochs, int BatchSize, string Optimizer, double LearningRate,
     bool Augment, ulong Seed, int Threads, string? Transfer, bool StoppedEarly,
     double TestAccuracy, double TestLoss, double Top5Accuracy, double[] SecondsPerEpoch, double ImagesPerSecond, double BytesAllocatedPerStep,
     string[] ClassNames, double?[] PerClassAccuracy, long[][] ConfusionMatrix, HistoryEntry[] History);

@@ -117,7 +117,7 @@ internal static class TrainCommand
             var data = TrainDataSource.Load(source, config.LimitTrain, config.LimitTest, forced: config.Data == TrainDataSource.Embedded);
             console.MarkupLineInterpolated($"data: {data.Description}: {data.Train.Count:N0} training / {data.Test.Count:N0} test images");
             int classes = data.ClassNames.Length;
-            var (_, height, width) = SampleSize(data.Train);
+            var (channels, height, width) = SampleSize(data.Train);
 
             var model = Zoo.Create(config.Model, classes, new Generator(config.Seed));
             if (config.Weights != null && checkpoint == null)
@@ -161,7 +161,7 @@ internal static class TrainCommand
             if (trainer.StoppedEarly) console.MarkupLineInterpolated($"early stopping: no lower test loss for {config.Patience} epochs; kept the best weights");
 
             var history = trainer.History;
-            var metrics = new RunMetrics(config.Model, data.Source, data.Train.Count, data.Test.Count, trainer.EpochsDone, config.BatchSize, config.Optimizer,
+            var metrics = new RunMetrics(config.Model, [channels, height, width], data.Source, data.Train.Count, data.Test.Count, trainer.EpochsDone, config.BatchSize, config.Optimizer,
                 config.Lr, config.Augment, config.Seed, Threads.Count, config.Transfer, trainer.StoppedEarly,
                 final.Top1, final.Loss, final.Top5, [.. history.Select(h => h.Seconds)],
                 history.Count == 0 ? 0 : history.Sum(h => h.Seconds * h.ImagesPerSecond) / history.Sum(h => h.Seconds),
@@ -183,6 +183,8 @@ internal static class TrainCommand
         if (c.Epochs < 1) throw new ArgumentException($"train: --epochs must be at least 1, got {c.Epochs}");
         if (c.BatchSize < 1) throw new ArgumentException($"train: --batch-size must be at least 1, got {c.BatchSize}");
         if (!(c.Lr > 0) || double.IsInfinity(c.Lr)) throw new ArgumentException($"train: --lr must be a positive number, got {c.Lr}");
+        if (c.Optimizer.ToLowerInvariant() is not ("adam" or "adamw" or "sgd" or "rmsprop"))
+            throw new ArgumentException($"train: unknown --optimizer '{c.Optimizer}'; expected adam, adamw, sgd or rmsprop");
         if (c.Patience < 0) throw new ArgumentException($"train: --patience must be >= 0, got {c.Patience}");
         if (c.Schedule is not ("cosine" or "none")) throw new ArgumentException($"train: --schedule must be cosine or none, got '{c.Schedule}'");
         if (c.Transfer != null && c.Weights == null) throw new ArgumentException("train: --transfer needs --weights (the pretrained model to start from)");

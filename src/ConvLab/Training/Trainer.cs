@@ -150,7 +150,8 @@ public sealed class Trainer
     public ClassificationMetrics? LastValidation { get; private set; }
 
     /// <summary>Trains the remaining epochs and returns the final validation metrics (null without a validation set).</summary>
-    /// <exception cref="TrainingDivergedException">The loss became NaN or infinite; weights and checkpoint are those of the last completed epoch.</exception>
+    /// <exception cref="TrainingDivergedException">The loss became NaN or infinite: no update was applied, the checkpoint is that of the
+    /// last completed epoch (batch-norm statistics in memory may have seen the bad batch; reload the checkpoint to continue).</exception>
     public ClassificationMetrics? Fit(ITrainingProgress? progress = null, CancellationToken cancellation = default)
     {
         var loader = new DataLoader(_train, _options.BatchSize, shuffle: true, seed: _options.Seed, transform: _options.TrainTransform, prefetch: _options.Prefetch);
