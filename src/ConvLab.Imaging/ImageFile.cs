@@ -1,0 +1,104 @@
+using SkiaSharp;
+
+namespace ConvLab.Imaging;
+
+/// <summary>
+/// Decodes image files (PNG, JPEG, BMP, WebP, GIF, ICO) into float32 (C, H, W) tensors scaled to [0, 1], as
+/// torchvision's <c>ImageFolder</c> loader followed by <c>ToTensor</c>: RGB drops alpha (PIL's <c>convert("RGB")</c>),
+/// grayscale uses PIL's <c>convert("L")</c> weights, embedded colour profiles are ignored, and a GIF gives its
+/// first frame.
+/// </summary>
+public static class ImageFile
+{
+    /// <summary>
+    /// Loads <paramref name="path"/> as <paramref name="channels"/> (1 = grayscale, 3 = RGB) planes, resized to
+    /// <paramref name="height"/> x <paramref name="width"/> when both are given (antialiased bilinear, torchvision's
+    /// <c>Resize(antialias=True)</c>). A truncated, corrupt or unsupported file throws
+    /// <see cref="InvalidDataException"/> naming the file and the defect.
+    /// </summary>
+    public static Tensor Load(string path, int channels = 3, int? height = null, int? width = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        CheckOptions("ImageFile.Load", channels, height, width);
+        var (data, h, w) = Decode(path, channels);
+        if (height is int oh && width is int ow && (oh != h || ow != w))
+        {
+            data = Resize.Bilinear(data, channels, h, w, oh, ow);
+            (h, w) = (oh, ow);
+        }
+        return Tensor.FromArray(data, channels, h, w);
+    }
+
+    internal static void CheckOptions(string who, int channels, int? height, int? width)
+    {
+        if (channels is not (1 or 3)) throw new ArgumentException($"{who}: channels must be 1 (grayscale) or 3 (RGB), got {channels}");
+        if (height.HasValue != width.HasValue)
+            throw new ArgumentException($"{who}: give both height and width to resize, or neither (got height={height?.ToString() ?? "none"}, width={width?.ToString() ?? "none"})");
+        if (height <= 0 || width <= 0) throw new ArgumentException($"{who}: resize size must be positive, got {height}x{width}");
+    }
+
+    /// <summary>Decodes to planar float data in [0, 1]; returns it with the image's own size.</summary>
+    internal static (float[] Data, int Height, int Width) Decode(string path, int channels)
+    {
+        var name = Path.GetFileName(path);
+        byte[] bytes = File.ReadAllBytes(path);
+        if (bytes.Length == 0) throw Bad(name, "file is empty");
+        using var stream = new SKMemoryStream(bytes);
+        using var codec = SKCodec.Create(stream, out var created);
+        if (codec == null)
+            throw Bad(name, created == SKCodecResult.IncompleteInput
+                ? $"image header is truncated ({bytes.Length} bytes)"
+                : $"not a decodable image ({Describe(created)}; supported: PNG, JPEG, BMP, WebP, GIF, ICO)");
+        var size = codec.Info;
+        if (size.Width <= 0 || size.Height <= 0) throw Bad(name, $"{codec.EncodedFormat} header gives size {size.Width}x{size.Height}");
+        if ((long)size.Width * size.Height > (1L << 28))
+            throw Bad(name, $"{codec.EncodedFormat} header gives size {size.Width}x{size.Height}, more than 2^28 pixels");
+        // Unpremultiplied RGBA without a colour space: raw stored values, no profile conversion, alpha kept apart.
+        var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var rgba = new byte[info.BytesSize];
+        SKCodecResult result;
+        unsafe
+        {
+            fixed (byte* p = rgba) result = codec.GetPixels(info, (IntPtr)p);
+        }
+        if (result != SKCodecResult.Success)
+            throw Bad(name, result == SKCodecResult.IncompleteInput
+                ? $"{codec.EncodedFormat} image data is truncated ({bytes.Length} bytes hold only part of the {size.Width}x{size.Height} image)"
+                : $"{codec.EncodedFormat} image data is corrupt ({Describe(result)})");
+        return (ToPlanes(rgba, channels), size.Height, size.Width);
+    }
+
+    /// <summary>RGBA bytes -> planar floats; grayscale with PIL's integer ITU-R 601 luma so gray files load exactly.</summary>
+    private static float[] ToPlanes(byte[] rgba, int channels)
+    {
+        int n = rgba.Length / 4;
+        var dst = new float[channels * n];
+        if (channels == 1)
+        {
+            for (int i = 0; i < n; i++)
+                dst[i] = ((rgba[4 * i] * 19595 + rgba[4 * i + 1] * 38470 + rgba[4 * i + 2] * 7471 + 0x8000) >> 16) / 255f;
+        }
+        else
+        {
+            for (int i = 0; i < n; i++)
+            {
+                dst[i] = rgba[4 * i] / 255f;
+                dst[n + i] = rgba[4 * i + 1] / 255f;
+                dst[2 * n + i] = rgba[4 * i + 2] / 255f;
+            }
+        }
+        return dst;
+    }
+
+    private static string Describe(SKCodecResult r) => r switch
+    {
+        SKCodecResult.Unimplemented => "format not recognised",
+        SKCodecResult.InvalidInput => "invalid header",
+        SKCodecResult.ErrorInInput => "error in the encoded data",
+        SKCodecResult.IncompleteInput => "data ends early",
+        SKCodecResult.InvalidConversion => "pixel format cannot be converted",
+        _ => $"decoder result {r}",
+    };
+
+    private static InvalidDataException Bad(string file, string message) => new($"{file}: {message}");
+}
