@@ -13,18 +13,19 @@
 set -euo pipefail
 dir=${1:?usage: $0 <folder holding libLibTorchSharp.so>}
 lib=$dir/libLibTorchSharp.so
-[ -f "$lib" ] || { echo "torchsharp-glibcxx-fix: no $lib (TorchSharp-cpu not restored/copied?)" >&2; exit 1; }
+[ -f "$lib" ] || { echo "torchsharp-glibcxx-fix: error: no $lib (TorchSharp-cpu not restored/copied?)" >&2; exit 1; }
 for tool in objdump strings ldconfig; do
-  command -v $tool >/dev/null || { echo "torchsharp-glibcxx-fix: '$tool' not found: apt-get install binutils" >&2; exit 1; }
+  command -v $tool >/dev/null || { echo "torchsharp-glibcxx-fix: error: '$tool' not found: apt-get install binutils" >&2; exit 1; }
 done
-stdcxx=$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')
+# awk reads to the end: an early exit would kill ldconfig with SIGPIPE, which pipefail turns into a silent failure.
+stdcxx=$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ && !p {p = $NF} END {print p}')
 needs=$(objdump -T "$lib" | grep -c "GLIBCXX_3.4.32" || true)
 has=$( [ -n "$stdcxx" ] && strings -a "$stdcxx" | grep -c "GLIBCXX_3.4.32" || true)
 if [ "$needs" -gt 0 ] && [ "${has:-0}" -eq 0 ]; then
   missing=""
   for tool in gcc patchelf python3; do command -v $tool >/dev/null || missing="$missing $tool"; done
   if [ -n "$missing" ]; then
-    echo "torchsharp-glibcxx-fix: TorchSharp's libLibTorchSharp.so needs GLIBCXX_3.4.32, which this libstdc++ lacks;" \
+    echo "torchsharp-glibcxx-fix: error: TorchSharp's libLibTorchSharp.so needs GLIBCXX_3.4.32, which this libstdc++ lacks;" \
          "patching it needs:$missing (Debian: apt-get install$missing)" >&2
     exit 1
   fi
@@ -59,5 +60,5 @@ PY
   echo "torchsharp-glibcxx-fix: patched $lib"
 fi
 if ldd "$lib" 2>&1 | grep -v "weak version" | grep "not found" >/dev/null; then
-  echo "torchsharp-glibcxx-fix: still unresolved in $lib: $(ldd "$lib" 2>&1 | grep 'not found' | tr '\n' ' ')" >&2; exit 1
+  echo "torchsharp-glibcxx-fix: error: still unresolved in $lib: $(ldd "$lib" 2>&1 | grep 'not found' | tr '\n' ' ')" >&2; exit 1
 fi
