@@ -1,10 +1,9 @@
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using ConvLab.Bench;
 using TorchSharp;
 
 // ConvLab vs TorchSharp-cpu, side by side in one process (see BENCHMARKS.md).
-const string Usage = "usage: ConvLab.Bench gemm|conv|models|all [--format text|json] [--threads N] [--repeat R] [--filter substring]";
+const string Usage = "usage: ConvLab.Bench gemm|conv|models|all [--format text|json|markdown] [--threads N] [--repeat R] [--filter substring]";
 
 string? suite = null, filter = null, format = "text";
 int threads = 2, repeats = 7;
@@ -16,7 +15,7 @@ try
         int Positive() { string o = args[i], v = Value(); return int.TryParse(v, out int n) && n >= 1 ? n : throw new ArgumentException($"option {o}: expected a positive integer, got '{v}'"); }
         switch (args[i])
         {
-            case "--format": format = Value(); if (format is not ("text" or "json")) throw new ArgumentException($"option --format: expected text or json, got '{format}'"); break;
+            case "--format": format = Value(); if (format is not ("text" or "json" or "markdown")) throw new ArgumentException($"option --format: expected text, json or markdown, got '{format}'"); break;
             case "--threads": threads = Positive(); break;
             case "--repeat": repeats = Positive(); break;
             case "--filter": filter = Value(); break;
@@ -36,8 +35,8 @@ catch (ArgumentException e)
     return 2;
 }
 
-bool json = format == "json";
-var log = json ? Console.Error : Console.Out;
+// Progress goes to stderr when stdout carries a document.
+var log = format == "text" ? Console.Out : Console.Error;
 
 ConvLab.Threads.Count = threads;
 torch.set_num_threads(threads);
@@ -48,6 +47,9 @@ string cpu = File.Exists("/proc/cpuinfo")
 string torchVersion = typeof(torch).Assembly.GetName().Version?.ToString(3) ?? "?";
 log.WriteLine($"machine: {cpu}, {Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription}, .NET {Environment.Version}");
 log.WriteLine($"threads: {threads} (ConvLab.Threads.Count and torch.set_num_threads), repeats: {repeats}, TorchSharp {torchVersion}");
+string LoadAvg() => File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
+string loadStart = LoadAvg();
+log.WriteLine($"load average at start: {loadStart} (a shared machine's other work skews every figure)");
 log.WriteLine($"FMA peak: {peak:F1} GFLOP/s float32 ({Peak.Isa} FMA loop on {threads} threads)");
 log.WriteLine();
 
@@ -64,8 +66,14 @@ foreach (var s in suite == "all" ? Suites.Names : [suite])
     }
 }
 if (results.Count == 0) log.WriteLine($"no case matches filter '{filter}'");
-if (json)
-    Console.WriteLine(Report.Json(results, peak, cpu, threads, repeats, torchVersion));
+string loadEnd = LoadAvg();
+log.WriteLine($"load average at end: {loadEnd}");
+if (format == "json")
+    Console.WriteLine(Report.Json(results, peak, cpu, threads, repeats, torchVersion, loadStart, loadEnd));
+else if (format == "markdown")
+    Console.WriteLine($"- machine: {cpu}, {Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, TorchSharp-cpu {torchVersion}\n" +
+                      $"- threads: {threads}, repeats: {repeats}, FMA peak: {peak:F1} GFLOP/s ({Peak.Isa}), load average start/end: {loadStart} / {loadEnd}\n\n" +
+                      Report.Markdown(results, peak));
 else
     log.WriteLine("\n" + Report.Legend);
 return 0;

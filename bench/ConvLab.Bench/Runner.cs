@@ -7,7 +7,27 @@ namespace ConvLab.Bench;
 /// (multiply-add = 2); <paramref name="Images"/> is the batch for images/s (0 = not an image job).
 /// <paramref name="Check"/> runs both once and returns their relative disagreement (max |a - b| / max |b|).
 /// </summary>
-sealed record Case(string Suite, string Name, double Flops, int Images, Action ConvLab, Action Peer, Func<double>? Check = null);
+sealed record Case(string Suite, string Name, double Flops, int Images, Action ConvLab, Action Peer, Func<double>? Check = null)
+{
+    /// <summary>The issue's target for this case, if it has one.</summary>
+    public Target? Target { get; init; }
+}
+
+/// <summary>
+/// A target of the issue: ConvLab's speed relative to TorchSharp (TorchSharp time / ConvLab time) at least
+/// <paramref name="Min"/>, or (<paramref name="OfPeak"/>) ConvLab's fraction of the FMA peak at least <paramref name="Min"/>.
+/// </summary>
+sealed record Target(double Min, bool OfPeak = false)
+{
+    public double Value(Result r, double peak) => OfPeak ? r.GFlops / peak : 1 / r.Ratio;
+
+    public bool Met(Result r, double peak) => Value(r, peak) >= Min;
+
+    public override string ToString() => OfPeak ? $">= {Min * 100:F0}% of peak" : $">= {Min:0.0#}x TorchSharp";
+
+    /// <summary>"met", or how many times faster ConvLab must get to meet it.</summary>
+    public string Status(Result r, double peak) => Met(r, peak) ? "met" : $"missed: needs {Min / Value(r, peak):F2}x faster";
+}
 
 /// <summary>Timings of one case: per-call seconds of each repeat, per side.</summary>
 sealed record Result(Case Case, double[] ConvLabSeconds, double[] PeerSeconds, int CallsPerSample, double? RelErr)

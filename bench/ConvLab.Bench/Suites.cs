@@ -67,7 +67,8 @@ static class Suites
                 return new Case("gemm", name, 2.0 * m * n * k, 0,
                     () => a.Matmul(b),
                     () => Scoped(() => torch.matmul(ta, tb)),
-                    () => Runner.RelErr(a.Matmul(b).ToArray(), Floats(torch.matmul(ta, tb))));
+                    () => Runner.RelErr(a.Matmul(b).ToArray(), Floats(torch.matmul(ta, tb))))
+                { Target = m == k && k == n && m >= 1024 ? new Target(0.8, OfPeak: true) : null };
             });
         }
     }
@@ -77,6 +78,10 @@ static class Suites
     /// <summary>A 2-d convolution shape; for <see cref="Transposed"/> C_in/C_out are those of conv_transpose2d.</summary>
     private sealed record ConvShape(string Label, int N, int Cin, int H, int W, int Cout, int K, int Stride = 1, int Pad = 0, int Dil = 1, int Groups = 1, bool Transposed = false)
     {
+        /// <summary>The forward targets (speed vs TorchSharp): 3x3 ResNet shapes 1.0x, 1x1 and the 7x7 stem 0.9x,
+        /// depthwise 1.5x, batch 1 1.2x. Dilated and transposed shapes have none.</summary>
+        public double? ForwardTarget => Transposed || Dil > 1 ? null : N == 1 ? 1.2 : Groups > 1 ? 1.5 : K == 3 ? 1.0 : 0.9;
+
         public int[] WeightShape => Transposed ? [Cin, Cout / Groups, K, K] : [Cout, Cin / Groups, K, K];
 
         public double Flops
@@ -131,7 +136,8 @@ static class Suites
                 return new Case("conv", fwd, s.Flops, 0,
                     () => s.ConvLab(x, w),
                     () => Scoped(() => s.Torch(tx, tw)),
-                    () => Runner.RelErr(s.ConvLab(x, w).ToArray(), Floats(s.Torch(tx, tw))));
+                    () => Runner.RelErr(s.ConvLab(x, w).ToArray(), Floats(s.Torch(tx, tw))))
+                { Target = s.ForwardTarget is double t ? new Target(t) : null };
             });
             yield return (both, () =>
             {
@@ -154,7 +160,9 @@ static class Suites
                     double e = Math.Max(Runner.RelErr(x.Grad!.ToArray(), Floats(TorchGrads()[0])), Runner.RelErr(w.Grad!.ToArray(), Floats(TorchGrads()[1])));
                     x.Grad = null; w.Grad = null;
                     return e;
-                });
+                })
+                // Forward+backward: 0.9x on every shape that has a forward target.
+                { Target = s.ForwardTarget is null ? null : new Target(0.9) };
             });
         }
     }
@@ -177,7 +185,8 @@ static class Suites
                 TT RunT() { using var _ = torch.no_grad(); return peer.forward(tx); }
                 return new Case("models", name, TorchModels.ResNet18Flops(n, 224, cifar: false, 1000), n,
                     () => RunC(), () => Scoped(() => RunT()),
-                    () => Runner.RelErr(RunC().ToArray(), Floats(RunT())));
+                    () => Runner.RelErr(RunC().ToArray(), Floats(RunT())))
+                { Target = n == 1 ? new Target(1.0) : null }; // latency at batch 1 no worse than TorchSharp's
             });
         }
         yield return ("lenet5 train b64 1x28x28", () => TrainCase("lenet5 train b64 1x28x28", new LeNet5(10), TorchModels.LeNet5(10), 64, 1, 28, 10,
@@ -222,6 +231,6 @@ static class Suites
             foreach (var (key, p) in model.NamedParameters())
                 e = Math.Max(e, p.Grad is null || grads.GetValueOrDefault(key) is not TT g ? double.PositiveInfinity : Runner.RelErr(p.Grad.ToArray(), Floats(g)));
             return e;
-        });
+        }) { Target = new Target(1.0) }; // at least as many images/s as TorchSharp
     }
 }
