@@ -1,2 +1,79 @@
-// Benchmark harness: filled in by the fast-kernels work (side-by-side timing against TorchSharp).
-Console.WriteLine("ConvLab.Bench: no suites yet.");
+using System.Runtime.InteropServices;
+using ConvLab.Bench;
+using TorchSharp;
+
+// ConvLab vs TorchSharp-cpu, side by side in one process (see BENCHMARKS.md).
+const string Usage = "usage: ConvLab.Bench gemm|conv|models|all [--format text|json|markdown] [--threads N] [--repeat R] [--filter substring]";
+
+string? suite = null, filter = null, format = "text";
+int threads = 2, repeats = 7;
+try
+{
+    for (int i = 0; i < args.Length; i++)
+    {
+        string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"option {args[i]} needs a value");
+        int Positive() { string o = args[i], v = Value(); return int.TryParse(v, out int n) && n >= 1 ? n : throw new ArgumentException($"option {o}: expected a positive integer, got '{v}'"); }
+        switch (args[i])
+        {
+            case "--format": format = Value(); if (format is not ("text" or "json" or "markdown")) throw new ArgumentException($"option --format: expected text, json or markdown, got '{format}'"); break;
+            case "--threads": threads = Positive(); break;
+            case "--repeat": repeats = Positive(); break;
+            case "--filter": filter = Value(); break;
+            case "-h" or "--help": Console.WriteLine(Usage); return 0;
+            default:
+                if (suite is null && !args[i].StartsWith('-')) suite = args[i];
+                else throw new ArgumentException($"unexpected argument '{args[i]}'");
+                break;
+        }
+    }
+    if (suite is null) throw new ArgumentException("no suite given");
+    if (suite != "all" && !Suites.Names.Contains(suite)) throw new ArgumentException($"unknown suite '{suite}': expected gemm, conv, models or all");
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine($"ConvLab.Bench: {e.Message}\n{Usage}");
+    return 2;
+}
+
+// Progress goes to stderr when stdout carries a document.
+var log = format == "text" ? Console.Out : Console.Error;
+
+ConvLab.Threads.Count = threads;
+torch.set_num_threads(threads);
+double peak = Peak.Measure(threads);
+string cpu = File.Exists("/proc/cpuinfo")
+    ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?"
+    : RuntimeInformation.ProcessArchitecture.ToString();
+string torchVersion = typeof(torch).Assembly.GetName().Version?.ToString(3) ?? "?";
+log.WriteLine($"machine: {cpu}, {Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription}, .NET {Environment.Version}");
+log.WriteLine($"threads: {threads} (ConvLab.Threads.Count and torch.set_num_threads), repeats: {repeats}, TorchSharp {torchVersion}");
+string LoadAvg() => File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
+string loadStart = LoadAvg();
+log.WriteLine($"load average at start: {loadStart} (a shared machine's other work skews every figure)");
+log.WriteLine($"FMA peak: {peak:F1} GFLOP/s float32 ({Peak.Isa} FMA loop on {threads} threads)");
+log.WriteLine();
+
+var results = new List<Result>();
+foreach (var s in suite == "all" ? Suites.Names : [suite])
+{
+    foreach (var (name, make) in Suites.Get(s))
+    {
+        if (filter is not null && !name.Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
+        var r = Runner.Run(make(), repeats);
+        results.Add(r);
+        log.WriteLine(Report.Row(r, peak));
+        GC.Collect(); GC.WaitForPendingFinalizers(); // frees the case's tensors on both sides before the next
+    }
+}
+if (results.Count == 0) log.WriteLine($"no case matches filter '{filter}'");
+string loadEnd = LoadAvg();
+log.WriteLine($"load average at end: {loadEnd}");
+if (format == "json")
+    Console.WriteLine(Report.Json(results, peak, cpu, threads, repeats, torchVersion, loadStart, loadEnd));
+else if (format == "markdown")
+    Console.WriteLine($"- machine: {cpu}, {Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, TorchSharp-cpu {torchVersion}\n" +
+                      $"- threads: {threads}, repeats: {repeats}, FMA peak: {peak:F1} GFLOP/s ({Peak.Isa}), load average start/end: {loadStart} / {loadEnd}\n\n" +
+                      Report.Markdown(results, peak));
+else
+    log.WriteLine("\n" + Report.Legend);
+return 0;
