@@ -97,6 +97,7 @@ public static partial class SpecParser
     /// <summary>Largest weight tensor (elements) a spec may ask for: 2^28 floats = 1 GiB.</summary>
     public const long MaxTensorElements = 1L << 28;
     private const int MaxLayers = 10_000;
+    private const int MaxNumber = 1 << 20;
 
     /// <summary>
     /// Parses <paramref name="text"/> into a model. The input shape comes from the spec's INPUT layer or, if it has
@@ -300,8 +301,8 @@ public static partial class SpecParser
         private Tok After(Tok t) => new(Kind.End, "", t.Offset + t.Text.Length);
 
         private int Num(Tok t, string digits) =>
-            int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v
-                : throw Error(text, t, $"number {digits} in '{t.Text}' is too large");
+            int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v <= MaxNumber ? v
+                : throw Error(text, t, $"number {digits} in '{t.Text}' is too large (at most {MaxNumber})");
 
         private void Layer(List<Tok> w)
         {
@@ -506,10 +507,8 @@ public static partial class SpecParser
             {
                 if (a.OutPad >= Math.Max(a.Sh, a.Dh) || a.OutPad >= Math.Max(a.Sw, a.Dw))
                     throw Error(text, w[0], $"'{what}': output padding {a.OutPad} must be smaller than the stride or the dilation");
-                oh = TransposedSize(h, a.Kh, a.Sh, a.Ph, a.Dh, a.OutPad);
-                ow = TransposedSize(wd, a.Kw, a.Sw, a.Pw, a.Dw, a.OutPad);
-                if (oh < 1 || ow < 1)
-                    throw Error(text, w[0], $"'{what}' turns the {h}x{wd} input into {oh}x{ow}; expected a positive output size");
+                oh = TransposedSize(w, what, h, a.Kh, a.Sh, a.Ph, a.Dh, a.OutPad);
+                ow = TransposedSize(w, what, wd, a.Kw, a.Sw, a.Pw, a.Dw, a.OutPad);
             }
             else
             {
@@ -574,11 +573,16 @@ public static partial class SpecParser
             long span = (long)d * (k - 1) + 1, padded = size + 2L * p;
             if (span > padded)
                 throw Error(text, w[0], $"'{what}' needs a window of {span} but the padded input is only {padded} wide (input {Shape(_shape)})");
-            return (int)((padded - span) / s + 1);
+            return (int)Formulas.ConvOutput(size, k, s, p, d).Int;
         }
 
-        private static int TransposedSize(int size, int k, int s, int p, int d, int op) =>
-            (int)Math.Clamp((long)(size - 1) * s - 2L * p + (long)d * (k - 1) + op + 1, int.MinValue, int.MaxValue);
+        private int TransposedSize(List<Tok> w, string what, int size, int k, int s, int p, int d, int op)
+        {
+            long o = Formulas.ConvTransposeOutput(size, k, s, p, op, d).Int;
+            if (o < 1 || o > int.MaxValue)
+                throw Error(text, w[0], $"'{what}' turns a size-{size} input into size {o}; expected a positive size below 2^31");
+            return (int)o;
+        }
 
         private void Add(List<Tok> w, Module m, int[] shape) =>
             AddAt(w[0], string.Join(' ', w.Select(t => t.Text)), m, shape, LayerLength(w));
