@@ -32,6 +32,7 @@ public static class Zoo
         ["yolov1_head"] = (n, g) => new YoloV1Head(C: n, generator: g),
         // The default model of `convlab train` (1x28x28 inputs).
         ["simple_cnn"] = (n, g) => new SimpleCnn(n, generator: g),
+        ["scale_pyramid"] = (n, g) => new ScalePyramid(n, generator: g),
     };
 
     /// <summary>Every name <see cref="Create"/> accepts, in a fixed order.</summary>
