@@ -21,7 +21,7 @@ internal static class Gemm
     // Block sizes in bytes of the element type, tuned on a Zen 5 core (48 KB L1D, 1 MB L2).
     private static readonly int KcBytes = Env("KC", 384) * 4;       // K steps per block: an MR x KC A panel stays in L1
     private static readonly int NcBytes = Env("NC", 512) * 4;       // B block columns: KC x NC (768 KB in float) stays in L2
-    private static readonly int McBytes = Env("MC", 1020) * 4;      // A block rows: MC x KC lives in L3 while B blocks stream past
+    private static readonly int McBytes = Env("MC", 2040) * 4;      // A block rows: MC x KC lives in L3 while B blocks stream past
     private static int Env(string name, int dflt) => int.TryParse(Environment.GetEnvironmentVariable("GEMM_" + name), out int v) ? v : dflt;
     private const long ParallelWork = 1 << 20; // multiply-adds below which threads cost more than they save
 
@@ -95,10 +95,9 @@ internal static class Gemm
         where T : unmanaged, INumber<T> where TV : unmanaged where TOps : IGemmOps<T, TV>
     {
         int mr = TOps.Rows, nr = 2 * TOps.Width, size = Unsafe.SizeOf<T>();
-        // Even K blocks (576 -> 2 x 288, not 384 + 192) so no block is a short, overhead-heavy one.
-        int kBlocks = (k + KcBytes / size - 1) / (KcBytes / size), kcMax = (k + kBlocks - 1) / kBlocks;
-        int mcMax = Math.Min(RoundUp(m, mr), RoundUp(McBytes / size, mr));
-        int ncMax = Math.Min(RoundUp(n, nr), RoundUp(NcBytes / size, nr));
+        // Even blocks (K 576 -> 2 x 288, not 384 + 192; N 3136 -> 7 x 448, not 6 x 512 + 64) so no block is
+        // a short one that costs a whole pass over the other operand.
+        int kcMax = Balanced(k, KcBytes / size, 1), mcMax = Balanced(m, McBytes / size, mr), ncMax = Balanced(n, NcBytes / size, nr);
         var ws = GemmWorkspace<T>.Current;
         ref T ap = ref ws.A(mcMax * kcMax);
         ref T bp = ref ws.B(ncMax * kcMax);
@@ -146,7 +145,13 @@ internal static class Gemm
         }
     }
 
-    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+    /// <summary>The block size that cuts <paramref name="extent"/> into the fewest blocks of at most about <paramref name="target"/>, rounded up to <paramref name="multiple"/>.</summary>
+    private static int Balanced(int extent, int target, int multiple)
+    {
+        int blocks = (extent + target - 1) / target;
+        int size = (extent + blocks - 1) / blocks;
+        return (size + multiple - 1) / multiple * multiple;
+    }
 }
 
 /// <summary>

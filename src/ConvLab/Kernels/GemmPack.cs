@@ -14,43 +14,50 @@ internal static class GemmPack
     public static void Pack<T, TV, TOps>(T[] src, int off, int sx, int sk, int count, int kc, int width, ref T dst)
         where T : unmanaged where TV : unmanaged where TOps : IGemmOps<T, TV>
     {
-        ref T s0 = ref MemoryMarshal.GetArrayDataReference(src);
+        ref T s0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(src), off);
+        int full = count / width * width;
+        if (sx == 1)
+        {
+            // x contiguous: walk each K step's run of x once, left to right (one stream through memory
+            // instead of one page per K step per panel), scattering it into the panels.
+            bool vec = width % TOps.Width == 0;
+            for (int p = 0; p < kc; p++)
+            {
+                ref T from = ref Unsafe.Add(ref s0, p * sk);
+                ref T to = ref Unsafe.Add(ref dst, p * width);
+                int x0 = 0;
+                for (; x0 < full; x0 += width)
+                {
+                    ref T f = ref Unsafe.Add(ref from, x0);
+                    ref T t = ref Unsafe.Add(ref to, x0 * kc);
+                    if (vec)
+                        for (int x = 0; x < width; x += TOps.Width) TOps.Store(TOps.Load(ref Unsafe.Add(ref f, x)), ref Unsafe.Add(ref t, x));
+                    else
+                        for (int x = 0; x < width; x++) Unsafe.Add(ref t, x) = Unsafe.Add(ref f, x);
+                }
+                if (x0 < count)
+                {
+                    ref T t = ref Unsafe.Add(ref to, x0 * kc);
+                    for (int x = 0; x < width; x++) Unsafe.Add(ref t, x) = x0 + x < count ? Unsafe.Add(ref from, x0 + x) : default;
+                }
+            }
+            return;
+        }
+        // p contiguous: read runs along K, write them strided; K in chunks keeps the written part of a panel in L1.
+        const int Chunk = 64;
         for (int x0 = 0; x0 < count; x0 += width)
         {
             int xs = Math.Min(width, count - x0);
             ref T panel = ref Unsafe.Add(ref dst, x0 * kc);
-            ref T s = ref Unsafe.Add(ref s0, off + x0 * sx);
-            if (sx == 1)
+            for (int p0 = 0; p0 < kc; p0 += Chunk)
             {
-                // x contiguous: each K step is one row copy (whole vectors when the panel is full).
-                bool vec = xs == width && width % TOps.Width == 0;
-                for (int p = 0; p < kc; p++)
+                int p1 = Math.Min(kc, p0 + Chunk);
+                for (int x = 0; x < width; x++)
                 {
-                    ref T from = ref Unsafe.Add(ref s, p * sk);
-                    ref T to = ref Unsafe.Add(ref panel, p * width);
-                    if (vec)
-                        for (int x = 0; x < width; x += TOps.Width) TOps.Store(TOps.Load(ref Unsafe.Add(ref from, x)), ref Unsafe.Add(ref to, x));
-                    else
-                    {
-                        for (int x = 0; x < xs; x++) Unsafe.Add(ref to, x) = Unsafe.Add(ref from, x);
-                        for (int x = xs; x < width; x++) Unsafe.Add(ref to, x) = default;
-                    }
-                }
-            }
-            else
-            {
-                // p contiguous: read runs along K, write them strided; K in chunks keeps the written part of the panel in L1.
-                const int Chunk = 64;
-                for (int p0 = 0; p0 < kc; p0 += Chunk)
-                {
-                    int p1 = Math.Min(kc, p0 + Chunk);
-                    for (int x = 0; x < width; x++)
-                    {
-                        ref T to = ref Unsafe.Add(ref panel, x);
-                        if (x >= xs) { for (int p = p0; p < p1; p++) Unsafe.Add(ref to, p * width) = default; continue; }
-                        ref T from = ref Unsafe.Add(ref s, x * sx);
-                        for (int p = p0; p < p1; p++) Unsafe.Add(ref to, p * width) = Unsafe.Add(ref from, p * sk);
-                    }
+                    ref T to = ref Unsafe.Add(ref panel, x);
+                    if (x >= xs) { for (int p = p0; p < p1; p++) Unsafe.Add(ref to, p * width) = default; continue; }
+                    ref T from = ref Unsafe.Add(ref s0, (x0 + x) * sx);
+                    for (int p = p0; p < p1; p++) Unsafe.Add(ref to, p * width) = Unsafe.Add(ref from, p * sk);
                 }
             }
         }
