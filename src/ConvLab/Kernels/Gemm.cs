@@ -19,10 +19,9 @@ namespace ConvLab.Kernels;
 internal static class Gemm
 {
     // Block sizes in bytes of the element type, tuned on a Zen 5 core (48 KB L1D, 1 MB L2).
-    private static readonly int KcBytes = Env("KC", 384) * 4;       // K steps per block: an MR x KC A panel stays in L1
-    private static readonly int NcBytes = Env("NC", 512) * 4;       // B block columns: KC x NC (768 KB in float) stays in L2
-    private static readonly int McBytes = Env("MC", 2040) * 4;      // A block rows: MC x KC lives in L3 while B blocks stream past
-    private static int Env(string name, int dflt) => int.TryParse(Environment.GetEnvironmentVariable("GEMM_" + name), out int v) ? v : dflt;
+    private const int KcBytes = 384 * 4;       // K steps per block: an MR x KC A panel (21 KB) stays in L1
+    private const int NcBytes = 512 * 4;       // B block columns: a KC x NC block (768 KB) stays in L2
+    private const int McBytes = 2040 * 4;      // A block rows: an MC x KC block (3 MB) stays in L3 while B blocks stream past
     private const long ParallelWork = 1 << 20; // multiply-adds below which threads cost more than they save
 
     [ThreadStatic] private static GemmIsa? t_forced;
