@@ -19,9 +19,9 @@ namespace ConvLab.Kernels;
 internal static class Gemm
 {
     // Block sizes in bytes of the element type, tuned on a Zen 5 core (48 KB L1D, 1 MB L2).
-    private const int KcBytes = 384 * 4;       // K steps per block: an MR x KC A panel (21 KB) stays in L1
-    private const int NcBytes = 512 * 4;       // B block columns: a KC x NC block (768 KB) stays in L2
-    private const int McBytes = 2040 * 4;      // A block rows: an MC x KC block (3 MB) stays in L3 while B blocks stream past
+    private const int KcBytes = 512 * 4;       // K steps per block: an MR x KC A panel (28 KB) stays in L1
+    private const int NcBytes = 384 * 4;       // B block columns: a KC x NC block (768 KB) stays in L2
+    private const int McBytes = 2040 * 4;      // A block rows: an MC x KC block (4 MB) stays in L3 while B blocks stream past
     private const long ParallelWork = 1 << 20; // multiply-adds below which threads cost more than they save
 
     [ThreadStatic] private static GemmIsa? t_forced;
@@ -75,7 +75,8 @@ internal static class Gemm
     private static void Split<T, TV, TOps>(int m, int n, int k, T[] a, int aOff, T[] b, int bOff, T[] c, int cOff, Strides s, bool accumulate)
         where T : unmanaged, INumber<T> where TV : unmanaged where TOps : IGemmOps<T, TV>
     {
-        bool alongN = n >= m;
+        // Each thread packs all of the operand it does not split; on a tie split M, as re-packing B (row copies) is cheaper than re-packing A.
+        bool alongN = n > m;
         int extent = alongN ? n : m, unit = alongN ? 2 * TOps.Width : TOps.Rows;
         int units = (extent + unit - 1) / unit;
         int threads = (long)m * n * k < ParallelWork ? 1 : Math.Min(Threads.Count, units);

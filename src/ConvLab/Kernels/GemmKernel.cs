@@ -184,7 +184,7 @@ internal static class GemmKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void Prefetch<T>(ref T p) => Sse.Prefetch0(Unsafe.AsPointer(ref p)); // a hint only: never faults, harmless if the GC moves C
+    internal static unsafe void Prefetch<T>(ref T p) => Sse.Prefetch0(Unsafe.AsPointer(ref p)); // a hint only: never faults, harmless if the GC moves the array
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Save<T, TV, TOps>(ref T c, TV v0, TV v1, bool add)

@@ -1,10 +1,13 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace ConvLab.Kernels;
 
 internal static class GemmPack
 {
+    private const int Ahead = 4;
+
     /// <summary>
     /// Packs a count x kc block of an operand whose element (x, p) sits at src[off + x·sx + p·sk] into
     /// panels of <paramref name="width"/> x-values per K step: dst[(x / width)·width·kc + p·width + x % width].
@@ -25,6 +28,9 @@ internal static class GemmPack
             {
                 ref T from = ref Unsafe.Add(ref s0, p * sk);
                 ref T to = ref Unsafe.Add(ref dst, p * width);
+                // Rows are far apart (the whole of B's width): ask for a later row early, as the stream prefetcher restarts at each one.
+                if (Sse.IsSupported && p + Ahead < kc)
+                    for (int x = 0; x < count; x += 64 / Unsafe.SizeOf<T>()) GemmKernel.Prefetch(ref Unsafe.Add(ref from, Ahead * sk + x));
                 int x0 = 0;
                 for (; x0 < full; x0 += width)
                 {
