@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace ConvLab.Kernels;
@@ -49,23 +50,53 @@ internal static class GemmPack
             }
             return;
         }
-        // p contiguous: read runs along K, write them strided; K in chunks keeps the written part of a panel in L1.
+        // p contiguous (A stored M x K, B stored N x K): a transpose. Float on AVX goes in 8 x 8 register
+        // blocks; the rest element by element, K in chunks so the written part of a panel stays in L1.
+        bool blocks = typeof(T) == typeof(float) && Avx.IsSupported && sk == 1;
         const int Chunk = 64;
         for (int x0 = 0; x0 < count; x0 += width)
         {
             int xs = Math.Min(width, count - x0);
             ref T panel = ref Unsafe.Add(ref dst, x0 * kc);
+            int x8 = blocks ? xs / 8 * 8 : 0, p8 = blocks ? kc / 8 * 8 : 0;
+            for (int p = 0; p < p8; p += 8)
+                for (int xb = 0; xb < x8; xb += 8)
+                    Transpose8x8(ref Unsafe.As<T, float>(ref Unsafe.Add(ref s0, (x0 + xb) * sx + p)), sx,
+                        ref Unsafe.As<T, float>(ref Unsafe.Add(ref panel, p * width + xb)), width);
             for (int p0 = 0; p0 < kc; p0 += Chunk)
             {
                 int p1 = Math.Min(kc, p0 + Chunk);
                 for (int x = 0; x < width; x++)
                 {
                     ref T to = ref Unsafe.Add(ref panel, x);
-                    if (x >= xs) { for (int p = p0; p < p1; p++) Unsafe.Add(ref to, p * width) = default; continue; }
+                    int from0 = x < x8 ? Math.Max(p0, p8) : p0;
+                    if (x >= xs) { for (int p = from0; p < p1; p++) Unsafe.Add(ref to, p * width) = default; continue; }
                     ref T from = ref Unsafe.Add(ref s0, (x0 + x) * sx);
-                    for (int p = p0; p < p1; p++) Unsafe.Add(ref to, p * width) = Unsafe.Add(ref from, p * sk);
+                    for (int p = from0; p < p1; p++) Unsafe.Add(ref to, p * width) = Unsafe.Add(ref from, p * sk);
                 }
             }
         }
+    }
+
+    /// <summary>dst[j·ldd + i] = src[i·lds + j] for an 8 x 8 block: unpack pairs, then quads, then swap 128-bit halves.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(ref float src, int lds, ref float dst, int ldd)
+    {
+        var r0 = Vector256.LoadUnsafe(ref src); var r1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, lds));
+        var r2 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 2 * lds)); var r3 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 3 * lds));
+        var r4 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 4 * lds)); var r5 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 5 * lds));
+        var r6 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 6 * lds)); var r7 = Vector256.LoadUnsafe(ref Unsafe.Add(ref src, 7 * lds));
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1); var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5); var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var q0 = Avx.Shuffle(t0, t2, 0x44); var q1 = Avx.Shuffle(t0, t2, 0xEE); var q2 = Avx.Shuffle(t1, t3, 0x44); var q3 = Avx.Shuffle(t1, t3, 0xEE);
+        var q4 = Avx.Shuffle(t4, t6, 0x44); var q5 = Avx.Shuffle(t4, t6, 0xEE); var q6 = Avx.Shuffle(t5, t7, 0x44); var q7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Permute2x128(q0, q4, 0x20).StoreUnsafe(ref dst);
+        Avx.Permute2x128(q1, q5, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, ldd));
+        Avx.Permute2x128(q2, q6, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 2 * ldd));
+        Avx.Permute2x128(q3, q7, 0x20).StoreUnsafe(ref Unsafe.Add(ref dst, 3 * ldd));
+        Avx.Permute2x128(q0, q4, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 4 * ldd));
+        Avx.Permute2x128(q1, q5, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 5 * ldd));
+        Avx.Permute2x128(q2, q6, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 6 * ldd));
+        Avx.Permute2x128(q3, q7, 0x31).StoreUnsafe(ref Unsafe.Add(ref dst, 7 * ldd));
     }
 }
