@@ -7,7 +7,7 @@ namespace ConvLab.Kernels;
 
 internal static class GemmPack
 {
-    private const int Ahead = 4;
+    private const int Ahead = 4, TransposeAhead = 64;
 
     /// <summary>
     /// Packs a count x kc block of an operand whose element (x, p) sits at src[off + x·sx + p·sk] into
@@ -61,8 +61,13 @@ internal static class GemmPack
             int x8 = blocks ? xs / 8 * 8 : 0, p8 = blocks ? kc / 8 * 8 : 0;
             for (int p = 0; p < p8; p += 8)
                 for (int xb = 0; xb < x8; xb += 8)
+                {
+                    // Up to 32 rows are read side by side, more streams than the hardware prefetcher follows.
+                    if ((p & 15) == 0 && p + TransposeAhead < kc)
+                        for (int x = xb; x < xb + 8; x++) GemmKernel.Prefetch(ref Unsafe.Add(ref s0, (x0 + x) * sx + p + TransposeAhead));
                     Transpose8x8(ref Unsafe.As<T, float>(ref Unsafe.Add(ref s0, (x0 + xb) * sx + p)), sx,
                         ref Unsafe.As<T, float>(ref Unsafe.Add(ref panel, p * width + xb)), width);
+                }
             for (int p0 = 0; p0 < kc; p0 += Chunk)
             {
                 int p1 = Math.Min(kc, p0 + Chunk);
