@@ -19,10 +19,9 @@ namespace ConvLab.Kernels;
 internal static class Gemm
 {
     // Block sizes in bytes of the element type, tuned on a Zen 5 core (48 KB L1D, 1 MB L2).
-    private static readonly int KcBytes = Env("KC", 384) * 4;       // K steps per block: an MR x KC A panel stays in L1
-    private static readonly int NcBytes = Env("NC", 512) * 4;       // B block columns: KC x NC (768 KB in float) stays in L2
-    private static readonly int McBytes = Env("MC", 1020) * 4;      // A block rows: MC x KC lives in L3 while B blocks stream past
-    private static int Env(string name, int dflt) => int.TryParse(Environment.GetEnvironmentVariable("GEMM_" + name), out int v) ? v : dflt;
+    private const int KcBytes = 512 * 4;       // K steps per block: an MR x KC A panel (28 KB) stays in L1
+    private const int NcBytes = 384 * 4;       // B block columns: a KC x NC block (768 KB) stays in L2
+    private const int McBytes = 2040 * 4;      // A block rows: an MC x KC block (4 MB) stays in L3 while B blocks stream past
     private const long ParallelWork = 1 << 20; // multiply-adds below which threads cost more than they save
 
     [ThreadStatic] private static GemmIsa? t_forced;
@@ -76,7 +75,8 @@ internal static class Gemm
     private static void Split<T, TV, TOps>(int m, int n, int k, T[] a, int aOff, T[] b, int bOff, T[] c, int cOff, Strides s, bool accumulate)
         where T : unmanaged, INumber<T> where TV : unmanaged where TOps : IGemmOps<T, TV>
     {
-        bool alongN = n >= m;
+        // Each thread packs all of the operand it does not split, so split the larger extent; on a tie M (measured 6-12 % faster at 1024^3 and 2048^3).
+        bool alongN = n > m;
         int extent = alongN ? n : m, unit = alongN ? 2 * TOps.Width : TOps.Rows;
         int units = (extent + unit - 1) / unit;
         int threads = (long)m * n * k < ParallelWork ? 1 : Math.Min(Threads.Count, units);
@@ -95,10 +95,9 @@ internal static class Gemm
         where T : unmanaged, INumber<T> where TV : unmanaged where TOps : IGemmOps<T, TV>
     {
         int mr = TOps.Rows, nr = 2 * TOps.Width, size = Unsafe.SizeOf<T>();
-        // Even K blocks (576 -> 2 x 288, not 384 + 192) so no block is a short, overhead-heavy one.
-        int kBlocks = (k + KcBytes / size - 1) / (KcBytes / size), kcMax = (k + kBlocks - 1) / kBlocks;
-        int mcMax = Math.Min(RoundUp(m, mr), RoundUp(McBytes / size, mr));
-        int ncMax = Math.Min(RoundUp(n, nr), RoundUp(NcBytes / size, nr));
+        // Even blocks (K 576 -> 2 x 288, not 384 + 192; N 3136 -> 9 x 352, not 8 x 384 + 64) so no block is
+        // a short one that costs a whole pass over the other operand.
+        int kcMax = Balanced(k, KcBytes / size, 1), mcMax = Balanced(m, McBytes / size, mr), ncMax = Balanced(n, NcBytes / size, nr);
         var ws = GemmWorkspace<T>.Current;
         ref T ap = ref ws.A(mcMax * kcMax);
         ref T bp = ref ws.B(ncMax * kcMax);
@@ -146,7 +145,13 @@ internal static class Gemm
         }
     }
 
-    private static int RoundUp(int x, int multiple) => (x + multiple - 1) / multiple * multiple;
+    /// <summary>The block size that cuts <paramref name="extent"/> into the fewest blocks of at most about <paramref name="target"/>, rounded up to <paramref name="multiple"/>.</summary>
+    private static int Balanced(int extent, int target, int multiple)
+    {
+        int blocks = (extent + target - 1) / target;
+        int size = (extent + blocks - 1) / blocks;
+        return (size + multiple - 1) / multiple * multiple;
+    }
 }
 
 /// <summary>
