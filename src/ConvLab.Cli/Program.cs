@@ -3,5 +3,6 @@ using ConvLab.Cli;
 
 var root = new RootCommand("ConvLab: convolutional neural networks in pure C#.");
 root.Subcommands.Add(CheckReferenceCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 root.SetAction(_ => DefaultJob.Run(Console.Out));
 return root.Parse(args).Invoke();
