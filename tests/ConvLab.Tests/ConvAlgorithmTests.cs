@@ -107,6 +107,12 @@ public class ConvAlgorithmTests
             var want = Passes(c, ConvAlgorithm.Im2colGemm, DType.Float64, 3);
             AssertAllClose(Passes(c, algo, DType.Float64, 3), want, 1e-10, c.ToString());
             AssertAllClose(Passes(c, algo, DType.Float32, 3), want, 2e-4, c + " (float32)");
+            if (algo != ConvAlgorithm.Winograd) return;
+            // One tile row per chunk: results must not depend on how the tiles are chunked.
+            int budget = Winograd.ChunkBudget;
+            Winograd.ChunkBudget = 1;
+            try { AssertAllClose(Passes(c, algo, DType.Float64, 3), want, 1e-10, c + " (one strip per chunk)"); }
+            finally { Winograd.ChunkBudget = budget; }
         }, iter: 40, threads: 1);
     }
 

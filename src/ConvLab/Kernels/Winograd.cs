@@ -85,8 +85,8 @@ internal static class Winograd
         var bt = Cast<T>(tf.BT); var at = Cast<T>(tf.AT);
         var u = FilterTransform(tf, b, bOff, pass == ConvPass.BackwardInput, g, cout, cinG);
         int sc = Strips(tf, a2, cin, cout, th, tw, n), tcMax = sc * tw;
-        var v = new T[(long)a2 * cin * tcMax > int.MaxValue ? throw new InvalidOperationException("winograd: chunk too large") : a2 * cin * tcMax];
-        var mm = new T[a2 * cout * tcMax];
+        var v = ArrayPool<T>.Shared.Rent(a2 * cin * tcMax);
+        var mm = ArrayPool<T>.Shared.Rent(a2 * cout * tcMax);
         for (int s0 = 0; s0 < n * th; s0 += sc)
         {
             int ns = Math.Min(sc, n * th - s0), tc = ns * tw;
@@ -98,6 +98,7 @@ internal static class Winograd
                         mm, (x * cout + gi * coutG) * tc, tc, false);
             Threads.For(0, cout, work * cout, co => OutputTile(mm, co, s0, ns, tc, dst, dstOff, at, m, al, th, tw, cout, oh, ow));
         }
+        ArrayPool<T>.Shared.Return(v); ArrayPool<T>.Shared.Return(mm); ArrayPool<T>.Shared.Return(u);
     }
 
     private static T[] Cast<T>(double[] v) where T : unmanaged, IFloatingPointIeee754<T> => v.Select(T.CreateTruncating).ToArray();
@@ -107,7 +108,7 @@ internal static class Winograd
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int al = tf.Alpha, a2 = al * al, origCinG = g.InPerGroup, origCoutG = g.OutPerGroup;
-        var u = new T[a2 * cout * cinG];
+        var u = ArrayPool<T>.Shared.Rent(a2 * cout * cinG);
         Threads.For(0, cout, (long)cout * cinG * 100, co =>
         {
             Span<double> k = stackalloc double[9];
