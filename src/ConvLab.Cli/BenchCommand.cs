@@ -30,14 +30,15 @@ internal static class BenchCommand
         var threads = new Option<int?>("--threads") { Description = "Threads (default: CONVLAB_THREADS or all cores)" };
         var repeat = new Option<int>("--repeat") { Description = "Timed runs per algorithm (median reported)", DefaultValueFactory = _ => 5 };
         var format = new Option<string>("--format") { Description = "table or json", DefaultValueFactory = _ => "table" };
+        var only = new Option<ConvAlgorithm?>("--algorithm") { Description = "Run only this algorithm (default: every one that applies)" };
         var conv = new Command("conv", "Compare the convolution algorithms on one shape: time, GFLOP/s, % of FMA peak, workspace, error.")
-            { input, outCh, kernel, stride, padding, dilation, groups, transposed, backward, threads, repeat, format };
+            { input, outCh, kernel, stride, padding, dilation, groups, transposed, backward, threads, repeat, format, only };
         conv.SetAction(pr =>
         {
             try
             {
                 var spec = Spec.Parse(pr.GetValue(input)!, pr.GetValue(outCh), pr.GetValue(kernel)!, pr.GetValue(stride)!, pr.GetValue(padding)!,
-                    pr.GetValue(dilation)!, pr.GetValue(groups), pr.GetValue(transposed), pr.GetValue(backward), pr.GetValue(repeat), pr.GetValue(format)!);
+                    pr.GetValue(dilation)!, pr.GetValue(groups), pr.GetValue(transposed), pr.GetValue(backward), pr.GetValue(repeat), pr.GetValue(format)!) with { Only = pr.GetValue(only) };
                 if (pr.GetValue(threads) is int t)
                 {
                     if (t < 1) throw new ArgumentException($"bench conv: --threads must be at least 1, got {t}");
@@ -59,6 +60,8 @@ internal static class BenchCommand
         bool Transposed, bool Backward, int Repeat, bool Json)
     {
         public int Dims => Input.Length - 2;
+        /// <summary>Only this algorithm, or null for all.</summary>
+        public ConvAlgorithm? Only { get; init; }
 
         public static Spec Parse(string input, int outCh, string kernel, string stride, string padding, string dilation, int groups,
             bool transposed, bool backward, int repeat, string format)
@@ -92,7 +95,7 @@ internal static class BenchCommand
             (Backward ? ", forward+backward" : ", forward");
     }
 
-    private sealed record Row(string Algorithm, double MedianMs, double MinMs, double MaxMs, double Gflops, double PeakFraction, long WorkspaceBytes, double MaxError);
+    private sealed record Row(string Algorithm, double MedianMs, double MinMs, double MaxMs, double CpuMs, double Gflops, double PeakFraction, long WorkspaceBytes, double MaxError);
 
     private static readonly (string Name, ConvAlgorithm Algo, int Tile)[] Candidates =
     [
@@ -117,24 +120,31 @@ internal static class BenchCommand
         double flops = 2.0 * geo.Macs * (s.Backward ? 3 : 1);
         var rows = new List<Row>();
         var skipped = new List<string>();
-        foreach (var (name, algo, tile) in Candidates)
+        foreach (var (name, algo, tile) in Candidates.Where(c => s.Only == null || c.Algo == s.Only))
         {
             if (ConvDispatch.WhyNot(algo, geo) is { } why) { skipped.Add($"{name}: {why}"); continue; }
-            var got = Passes(s, x, w, algo, upstream, tile); // warm-up and error
+            var got = Passes(s, x, w, algo, upstream, tile); // error, and the first warm-up run
+            // Warm up until the JIT's tiered compilation has had time to optimise the hot loops.
+            var warm = Stopwatch.StartNew();
+            for (int r = 0; r < 20 && (r < 2 || warm.ElapsedMilliseconds < 500); r++) Passes(s, x, w, algo, upstream, tile);
             double err = got.Zip(reference, (a, b) => MaxAbsDiff(a, b)).Max();
             var times = new double[s.Repeat];
+            // Process CPU time per run (all threads) next to wall time: on a shared machine it shows the
+            // work an algorithm does even when the wall clock mostly measures waiting for a core.
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
             for (int r = 0; r < s.Repeat; r++)
             {
                 var sw = Stopwatch.StartNew();
                 Passes(s, x, w, algo, upstream, tile);
                 times[r] = sw.Elapsed.TotalMilliseconds;
             }
+            double cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / s.Repeat;
             Array.Sort(times);
             double med = times[times.Length / 2];
             long ws = WithTile(tile, () => Enum.GetValues<ConvPass>().Where(p => s.Backward || p == (s.Transposed ? ConvPass.BackwardInput : ConvPass.Forward))
                 .Max(p => ConvDispatch.WorkspaceBytes<float>(algo, p, geo)));
             double gf = flops / (med * 1e6);
-            rows.Add(new Row(name, med, times[0], times[^1], gf, gf / peak, ws, err));
+            rows.Add(new Row(name, med, times[0], times[^1], cpuMs, gf, gf / peak, ws, err));
         }
 
         if (s.Json)
@@ -144,7 +154,7 @@ internal static class BenchCommand
                 shape = s.ToString(), threads = Threads.Count, peak_gflops = Math.Round(peak, 1), gflop = flops / 1e9,
                 results = rows.Select(r => new
                 {
-                    algorithm = r.Algorithm, median_ms = r.MedianMs, min_ms = r.MinMs, max_ms = r.MaxMs, gflops = r.Gflops,
+                    algorithm = r.Algorithm, median_ms = r.MedianMs, min_ms = r.MinMs, max_ms = r.MaxMs, cpu_ms = r.CpuMs, gflops = r.Gflops,
                     peak_fraction = r.PeakFraction, workspace_bytes = r.WorkspaceBytes, max_abs_error = r.MaxError,
                 }),
                 not_applicable = skipped,
@@ -155,10 +165,10 @@ internal static class BenchCommand
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
         console.Profile.Width = 160;
         output.WriteLine($"{s} — {flops / 1e9:0.###} GFLOP per run, {Threads.Count} threads, FMA peak {peak:0} GFLOP/s, median of {s.Repeat}");
-        var table = new Table().AddColumns("algorithm", "median ms", "min–max ms", "GFLOP/s", "% peak", "workspace", "max |error| vs float64");
+        var table = new Table().AddColumns("algorithm", "median ms", "min–max ms", "CPU ms", "GFLOP/s", "% peak", "workspace", "max |error| vs float64");
         string F(double v, string f) => v.ToString(f, CultureInfo.InvariantCulture);
         foreach (var r in rows)
-            table.AddRow(Markup.Escape(r.Algorithm), F(r.MedianMs, "0.00"), $"{F(r.MinMs, "0.00")}–{F(r.MaxMs, "0.00")}", F(r.Gflops, "0.0"),
+            table.AddRow(Markup.Escape(r.Algorithm), F(r.MedianMs, "0.00"), $"{F(r.MinMs, "0.00")}–{F(r.MaxMs, "0.00")}", F(r.CpuMs, "0.0"), F(r.Gflops, "0.0"),
                 F(100 * r.PeakFraction, "0.0"), Bytes(r.WorkspaceBytes), F(r.MaxError, "0.0e+0"));
         console.Write(table);
         foreach (var k in skipped) output.WriteLine("not applicable: " + k);

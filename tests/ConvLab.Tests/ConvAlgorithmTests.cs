@@ -222,6 +222,10 @@ public class ConvAlgorithmTests
         Assert.Equal(ConvAlgorithm.Depthwise, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.BackwardWeight, dw));
         Assert.Equal(ConvAlgorithm.Gemm1x1, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.BackwardInput, pw));
         Assert.Equal(ConvAlgorithm.Im2colGemm, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.Forward, c3d));
+        // Batch 1 at 7x7 has 4 output tiles: too few to amortise Winograd's filter transform.
+        var small = new ConvGeometry(1, 512, 512, 1, [7, 7], [7, 7], [3, 3], [1, 1], [1, 1], [1, 1]);
+        Assert.Equal(ConvAlgorithm.Im2colGemm, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.Forward, small));
+        Assert.Equal(ConvAlgorithm.Winograd, ConvDispatch.Resolve(ConvAlgorithm.Winograd, ConvPass.Forward, small));
         Assert.Null(ConvDispatch.WhyNot(ConvAlgorithm.Im2colGemm, c3d));
         Assert.NotNull(ConvDispatch.WhyNot(ConvAlgorithm.Depthwise, c3d));
     }
