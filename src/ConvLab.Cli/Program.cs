@@ -7,5 +7,6 @@ root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvaluateCommand.Create());
 root.Subcommands.Add(PredictCommand.Create());
 root.Subcommands.Add(CompareCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 root.SetAction(_ => TrainCommand.RunDefault());
 return root.Parse(args).Invoke();

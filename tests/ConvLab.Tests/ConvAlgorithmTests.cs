@@ -107,6 +107,12 @@ public class ConvAlgorithmTests
             var want = Passes(c, ConvAlgorithm.Im2colGemm, DType.Float64, 3);
             AssertAllClose(Passes(c, algo, DType.Float64, 3), want, 1e-10, c.ToString());
             AssertAllClose(Passes(c, algo, DType.Float32, 3), want, 2e-4, c + " (float32)");
+            if (algo != ConvAlgorithm.Winograd) return;
+            // One tile row per chunk: results must not depend on how the tiles are chunked.
+            int budget = Winograd.ChunkBudget;
+            Winograd.ChunkBudget = 1;
+            try { AssertAllClose(Passes(c, algo, DType.Float64, 3), want, 1e-10, c + " (one strip per chunk)"); }
+            finally { Winograd.ChunkBudget = budget; }
         }, iter: 40, threads: 1);
     }
 
@@ -216,6 +222,10 @@ public class ConvAlgorithmTests
         Assert.Equal(ConvAlgorithm.Depthwise, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.BackwardWeight, dw));
         Assert.Equal(ConvAlgorithm.Gemm1x1, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.BackwardInput, pw));
         Assert.Equal(ConvAlgorithm.Im2colGemm, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.Forward, c3d));
+        // Batch 1 at 7x7 has 4 output tiles: too few to amortise Winograd's filter transform.
+        var small = new ConvGeometry(1, 512, 512, 1, [7, 7], [7, 7], [3, 3], [1, 1], [1, 1], [1, 1]);
+        Assert.Equal(ConvAlgorithm.Im2colGemm, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.Forward, small));
+        Assert.Equal(ConvAlgorithm.Winograd, ConvDispatch.Resolve(ConvAlgorithm.Winograd, ConvPass.Forward, small));
         Assert.Null(ConvDispatch.WhyNot(ConvAlgorithm.Im2colGemm, c3d));
         Assert.NotNull(ConvDispatch.WhyNot(ConvAlgorithm.Depthwise, c3d));
     }
@@ -254,5 +264,53 @@ public class ConvAlgorithmTests
         }
         finally { ConvOps.Algorithm = saved; Winograd.TileOverride = tile; }
         Assert.True(ran >= (algo == ConvAlgorithm.Im2colGemm ? files.Count : 2), $"{algo} ran only {ran} of {files.Count} cases");
+    }
+}
+
+/// <summary><c>convlab bench conv</c> run as a process on tiny shapes (no timing is asserted).</summary>
+public class BenchConvCliTests
+{
+    [Fact]
+    public void BenchConvPrintsOneRowPerApplicableAlgorithmWithSmallErrors()
+    {
+        var (code, text) = CliTests.Convlab("bench", "conv", "--input", "2x4x9x9", "--out-channels", "4", "--kernel", "3", "--padding", "1", "--repeat", "1", "--threads", "1");
+        Assert.Equal(0, code);
+        foreach (var name in new[] { "Im2colGemm", "Direct", "Winograd F(2x2,3x3)", "Winograd F(4x4,3x3)", "Auto", "GFLOP/s", "% peak", "workspace" })
+            Assert.Contains(name, text);
+        Assert.Contains("not applicable: Depthwise", text);
+        Assert.Contains("not applicable: Gemm1x1", text);
+    }
+
+    [Fact]
+    public void BenchConvJsonListsEveryApplicableAlgorithmWithItsFigures()
+    {
+        var (code, text) = CliTests.Convlab("bench", "conv", "--input", "2x6x10x7", "--out-channels", "6", "--kernel", "3x1", "--stride", "2",
+            "--groups", "6", "--backward", "--repeat", "1", "--format", "json");
+        Assert.Equal(0, code);
+        using var doc = System.Text.Json.JsonDocument.Parse(text);
+        var results = doc.RootElement.GetProperty("results").EnumerateArray().ToList();
+        Assert.Equal(new[] { "Im2colGemm", "Direct", "Depthwise", "Auto" }, results.Select(r => r.GetProperty("algorithm").GetString()).ToArray());
+        foreach (var r in results)
+        {
+            Assert.True(r.GetProperty("max_abs_error").GetDouble() < 1e-3, r.ToString());
+            Assert.True(r.GetProperty("median_ms").GetDouble() > 0);
+            Assert.True(r.GetProperty("gflops").GetDouble() > 0);
+        }
+        Assert.True(doc.RootElement.GetProperty("peak_gflops").GetDouble() > 0);
+    }
+
+    [Fact]
+    public void BenchConvTransposedAndBadInputs()
+    {
+        var (code, text) = CliTests.Convlab("bench", "conv", "--input", "1x4x5x5", "--out-channels", "2", "--kernel", "4", "--stride", "2", "--padding", "1",
+            "--transposed", "--repeat", "1", "--format", "json");
+        Assert.Equal(0, code);
+        Assert.Contains("conv_transpose2d 1x4x5x5 -> 2", text);
+        (code, text) = CliTests.Convlab("bench", "conv", "--input", "1x4x5", "--out-channels", "2", "--kernel", "3x3");
+        Assert.NotEqual(0, code);
+        Assert.Contains("bench conv: --kernel needs 1 or 1 values", text);
+        (code, text) = CliTests.Convlab("bench", "conv", "--input", "1x4x5x5", "--out-channels", "3", "--kernel", "3", "--groups", "2");
+        Assert.NotEqual(0, code);
+        Assert.Contains("bench conv: --groups", text);
     }
 }

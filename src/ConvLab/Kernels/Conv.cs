@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
 
@@ -124,8 +125,9 @@ internal static class Conv
                 });
             return;
         }
-        var ws = new T[workspace];
+        var ws = ArrayPool<T>.Shared.Rent(workspace);
         for (int n = 0; n < g.Batch; n++) image(n, dst, dstOff, ws);
+        ArrayPool<T>.Shared.Return(ws);
     }
 
     /// <summary>One image of a pass, every group, in tiles of <paramref name="tile"/> outermost output rows.</summary>

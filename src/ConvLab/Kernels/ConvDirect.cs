@@ -90,10 +90,11 @@ internal static class ConvDirect
                 if (n > 0) x.AsSpan(src, n).CopyTo(buf.AsSpan(row + v.PL, n));
                 continue;
             }
-            for (int iw = 0; iw < v.IW; iw++)
+            // Phase r holds columns iw ≡ r - PL (mod SW): a strided copy per phase.
+            for (int r = 0; r < v.SW; r++)
             {
-                int u = iw + v.PL, j = u / v.SW;
-                if (j < v.Lp) buf[row + u % v.SW * v.Lp + j] = x[src + iw];
+                int iw = ((r - v.PL) % v.SW + v.SW) % v.SW, j = (iw + v.PL) / v.SW, to = row + r * v.Lp;
+                for (; iw < v.IW && j < v.Lp; iw += v.SW, j++) buf[to + j] = x[src + iw];
             }
         }
     }
@@ -126,8 +127,9 @@ internal static class ConvDirect
         int tmp = cinG * v.PlaneLen;
         for (int ci = 0; ci < cinG; ci++)
             Pack(x, xOff + (n * g.InChannels + gi * cinG + ci) * g.InPlane, buf, ci * v.PlaneLen, v);
-        for (int co = c0; co < c1; co++)
-            for (int oh = 0; oh < v.OH; oh++)
+        // Output row outer: the few input rows it reads stay in L1 across the block's channels.
+        for (int oh = 0; oh < v.OH; oh++)
+            for (int co = c0; co < c1; co++)
             {
                 int nt = 0;
                 for (int ci = 0; ci < cinG; ci++)

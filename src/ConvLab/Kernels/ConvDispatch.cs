@@ -31,14 +31,19 @@ namespace ConvLab.Kernels
     /// <summary>
     /// Picks and runs the convolution algorithm of each pass. Auto's heuristic, per pass:
     /// groups == in_channels (1-d/2-d) → Depthwise; 1x1 unpadded → Gemm1x1; 2-d 3x3 stride-1 dilation-1
-    /// with at least <see cref="WinogradMinChannels"/> channels per group in and out → Winograd (forward and
-    /// backward-data); 1-d/2-d with at most <see cref="DirectMaxInChannels"/> input channels per group
+    /// with at least <see cref="WinogradMinChannels"/> channels per group in and out and at least
+    /// <see cref="WinogradMinTiles"/> output tiles in the batch → Winograd (forward and backward-data); 1-d/2-d with at most <see cref="DirectMaxInChannels"/> input channels per group
     /// → Direct; everything else → Im2colGemm.
     /// </summary>
     internal static class ConvDispatch
     {
         /// <summary>Winograd's transforms only pay off once the GEMMs over channels are big enough.</summary>
         public const int WinogradMinChannels = 16;
+        /// <summary>
+        /// The filter transform costs about as much as the GEMMs over this many tiles (C_out·C_in·α² either
+        /// way), so with fewer output tiles in the batch (e.g. batch 1 at 7x7 or 14x14 with 256+ channels) im2col wins.
+        /// </summary>
+        public const int WinogradMinTiles = 32;
         /// <summary>Below this many input channels per group im2col copies more than the GEMM computes.</summary>
         public const int DirectMaxInChannels = 4;
 
@@ -71,7 +76,8 @@ namespace ConvLab.Kernels
             if (g.Dims <= 2 && g.InPerGroup == 1) return ConvAlgorithm.Depthwise;
             if (g.IsOneByOne) return ConvAlgorithm.Gemm1x1;
             if (pass != ConvPass.BackwardWeight && WhyNot(ConvAlgorithm.Winograd, g) == null
-                && g.InPerGroup >= WinogradMinChannels && g.OutPerGroup >= WinogradMinChannels) return ConvAlgorithm.Winograd;
+                && g.InPerGroup >= WinogradMinChannels && g.OutPerGroup >= WinogradMinChannels && Winograd.Tiles(pass, g) >= WinogradMinTiles)
+                return ConvAlgorithm.Winograd;
             if (g.Dims <= 2 && g.InPerGroup <= DirectMaxInChannels) return ConvAlgorithm.Direct;
             return ConvAlgorithm.Im2colGemm;
         }
