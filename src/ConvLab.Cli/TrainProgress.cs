@@ -21,7 +21,7 @@ internal sealed class TrainProgress(IAnsiConsole console, ProgressContext? conte
     {
         if (!console.Profile.Capabilities.Interactive) return train(new TrainProgress(console, null));
         return console.Progress().AutoClear(false).HideCompleted(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn { Width = 20 }, new PercentageColumn())
             .Start(ctx => train(new TrainProgress(console, ctx)));
     }
 
@@ -41,7 +41,7 @@ internal sealed class TrainProgress(IAnsiConsole console, ProgressContext? conte
         _lastDraw = DateTime.UtcNow;
         long left = (long)(_steps - p.Step) + (long)(_epochs - _epoch) * _steps;
         var eta = TimeSpan.FromSeconds(_clock.Elapsed.TotalSeconds / _done * left);
-        _task.Description = Inv($"{Label(p.Epoch)} step {p.Step}/{p.Steps} loss {p.Loss:F4} acc {p.Accuracy:P2} {p.ImagesPerSecond:N0} img/s ETA {eta:hh\\:mm\\:ss}");
+        _task.Description = Inv($"{Label(p.Epoch)} step {p.Step}/{p.Steps} loss {p.Loss:F3} acc {p.Accuracy:P1} {p.ImagesPerSecond:N0} img/s ETA {eta:hh\\:mm\\:ss}");
     }
 
     public void Evaluating(int epoch)
@@ -51,9 +51,13 @@ internal sealed class TrainProgress(IAnsiConsole console, ProgressContext? conte
 
     public void EpochCompleted(EpochRecord r)
     {
-        string line = Inv($"{Label(r.Epoch)} train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2} | test loss {r.TestLoss:F4} acc {r.TestAccuracy:P2} | {r.Seconds:F1} s, {r.ImagesPerSecond:N0} img/s");
-        if (_task != null) { _task.Description = line; _task.Value = _task.MaxValue; _task.StopTask(); }
-        else console.WriteLine(line);
+        if (_task != null)
+        {
+            _task.Description = Inv($"{Label(r.Epoch)} train {r.TrainLoss:F3} / {r.TrainAccuracy:P1}, test {r.TestLoss:F3} / {r.TestAccuracy:P1}, {r.Seconds:F0} s");
+            _task.Value = _task.MaxValue;
+            _task.StopTask();
+        }
+        else console.WriteLine(Inv($"{Label(r.Epoch)} train loss {r.TrainLoss:F4} acc {r.TrainAccuracy:P2} | test loss {r.TestLoss:F4} acc {r.TestAccuracy:P2} | {r.Seconds:F1} s, {r.ImagesPerSecond:N0} img/s"));
     }
 
     private string Label(int epoch) => Inv($"epoch {epoch}/{_epochs}");

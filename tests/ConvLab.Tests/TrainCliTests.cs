@@ -11,7 +11,7 @@ public sealed class TrainRunFixture : IDisposable
     public (int Code, string Out) Result { get; }
 
     public TrainRunFixture() =>
-        Result = TrainCliTests.Convlab("train", "--data", "embedded", "--epochs", "1", "--limit-train", "256", "--limit-test", "100",
+        Result = TrainCliTests.Convlab("train", "--data", "embedded", "--epochs", "1", "--limit-train", "128", "--limit-test", "64",
             "--batch-size", "64", "--threads", "2", "--out", Dir);
 
     public void Dispose()
@@ -50,13 +50,13 @@ public class TrainCliTests(TrainRunFixture run) : IClassFixture<TrainRunFixture>
                      "images_per_second", "history", "model", "class_names", "confusion_matrix", "per_class_accuracy", "top5_accuracy", "bytes_allocated_per_step" })
             Assert.True(root.TryGetProperty(key, out _), $"metrics.json lacks '{key}'");
         Assert.Equal("simple_cnn", root.GetProperty("model").GetString());
-        Assert.Equal(256, root.GetProperty("train_images").GetInt32());
-        Assert.Equal(100, root.GetProperty("test_images").GetInt32());
+        Assert.Equal(128, root.GetProperty("train_images").GetInt32());
+        Assert.Equal(64, root.GetProperty("test_images").GetInt32());
         Assert.Equal(1, root.GetProperty("epochs").GetInt32());
         Assert.Equal("Ankle boot", root.GetProperty("class_names")[9].GetString());
         var confusion = root.GetProperty("confusion_matrix");
         Assert.Equal(10, confusion.GetArrayLength());
-        Assert.Equal(100, confusion.EnumerateArray().Sum(r => r.EnumerateArray().Sum(v => v.GetInt64())));
+        Assert.Equal(64, confusion.EnumerateArray().Sum(r => r.EnumerateArray().Sum(v => v.GetInt64())));
         var h = root.GetProperty("history")[0];
         foreach (var key in new[] { "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy" }) Assert.True(h.TryGetProperty(key, out _), key);
         Assert.Equal(root.GetProperty("test_accuracy").GetDouble(), h.GetProperty("test_accuracy").GetDouble());
@@ -69,11 +69,11 @@ public class TrainCliTests(TrainRunFixture run) : IClassFixture<TrainRunFixture>
     [Fact]
     public void EvaluateAndPredictUseTheSavedRun()
     {
-        var (code, text) = Convlab("evaluate", run.Dir, "--limit-test", "100", "--threads", "2");
+        var (code, text) = Convlab("evaluate", run.Dir, "--limit-test", "64", "--threads", "2");
         Assert.True(code == 0, text);
         Assert.Contains("confusion matrix", text);
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(run.Dir, "metrics.json")));
-        // the same weights on the same 100 images give the accuracy the training run recorded
+        // the same weights on the same 64 images give the accuracy the training run recorded
         Assert.Contains("test accuracy " + doc.RootElement.GetProperty("test_accuracy").GetDouble().ToString("P2", System.Globalization.CultureInfo.InvariantCulture), text);
 
         (code, text) = Convlab("predict", run.Dir, "--index", "0", "3", "--top", "2");
