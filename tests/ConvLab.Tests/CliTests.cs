@@ -39,14 +39,4 @@ public class CliTests
         Assert.NotEqual(0, code);
         Assert.Contains("does not exist", text);
     }
-
-    [Fact]
-    public void DefaultJobPrintsLeNetSummaryAndRunsForwardBackward()
-    {
-        var (code, text) = Convlab();
-        Assert.Equal(0, code);
-        Assert.Contains("61,706", text);
-        Assert.Contains("[16, 10]", text);
-        Assert.Contains("backward: gradients for 10 of 10 parameter tensors", text);
-    }
 }

@@ -30,6 +30,8 @@ public static class Zoo
         ["darknet53"] = (n, g) => new Darknet53(n, g),
         ["yolov3"] = (n, g) => new YoloV3(n, g),
         ["yolov1_head"] = (n, g) => new YoloV1Head(C: n, generator: g),
+        // The default model of `convlab train` (1x28x28 inputs).
+        ["simple_cnn"] = (n, g) => new SimpleCnn(n, generator: g),
     };
 
     /// <summary>Every name <see cref="Create"/> accepts, in a fixed order.</summary>

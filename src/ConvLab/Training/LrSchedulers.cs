@@ -52,6 +52,31 @@ public abstract class LrScheduler
 
     /// <summary>The learning rate of group <paramref name="group"/> at <paramref name="epoch"/>.</summary>
     protected abstract double ComputeLr(int group, double baseLr, double currentLr, int epoch);
+
+    /// <summary>
+    /// The schedule's position as float64 scalars: <c>last_epoch</c> and <c>last_lr.{g}</c> (the groups' current rates
+    /// live in the optimizer's state dict; the recursive schedules continue from those).
+    /// </summary>
+    public IReadOnlyDictionary<string, Tensor> StateDict()
+    {
+        var d = new Dictionary<string, Tensor> { ["last_epoch"] = Tensor.Scalar(LastEpoch, DType.Float64) };
+        for (int g = 0; g < _lastLr.Length; g++) d[$"last_lr.{g}"] = Tensor.Scalar(_lastLr[g], DType.Float64);
+        return d;
+    }
+
+    /// <summary>Restores a position saved with <see cref="StateDict"/> without touching the optimizer's rates.</summary>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict)
+    {
+        ArgumentNullException.ThrowIfNull(stateDict);
+        if (!stateDict.TryGetValue("last_epoch", out var e))
+            throw new ArgumentException($"{GetType().Name}: load_state_dict: missing key 'last_epoch'");
+        var lr = new double[BaseLrs.Count];
+        for (int g = 0; g < lr.Length; g++)
+            lr[g] = stateDict.TryGetValue($"last_lr.{g}", out var t) ? t.Item()
+                : throw new ArgumentException($"{GetType().Name}: load_state_dict: missing key 'last_lr.{g}' ({BaseLrs.Count} groups expected)");
+        LastEpoch = (int)e.Item();
+        _lastLr = lr;
+    }
 }
 
 /// <summary>Decays by <c>gamma</c> every <c>stepSize</c> epochs: <c>lr = base * gamma^floor(epoch / stepSize)</c>.</summary>
@@ -316,6 +341,24 @@ public sealed class ReduceLROnPlateau
         (PlateauMode.Max, ThresholdMode.Rel) => a > Best * (_threshold + 1),
         _ => a > Best + _threshold,
     };
+
+    /// <summary>The scheduler's state as float64 scalars: <c>best</c>, <c>num_bad_epochs</c>, <c>cooldown_counter</c>, <c>last_epoch</c>.</summary>
+    public IReadOnlyDictionary<string, Tensor> StateDict() => new Dictionary<string, Tensor>
+    {
+        ["best"] = Tensor.Scalar(Best, DType.Float64),
+        ["num_bad_epochs"] = Tensor.Scalar(NumBadEpochs, DType.Float64),
+        ["cooldown_counter"] = Tensor.Scalar(_cooldownCounter, DType.Float64),
+        ["last_epoch"] = Tensor.Scalar(LastEpoch, DType.Float64),
+    };
+
+    /// <summary>Restores a state saved with <see cref="StateDict"/>.</summary>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict)
+    {
+        ArgumentNullException.ThrowIfNull(stateDict);
+        double Get(string key) => stateDict.TryGetValue(key, out var t) ? t.Item()
+            : throw new ArgumentException($"ReduceLROnPlateau: load_state_dict: missing key '{key}'");
+        (Best, NumBadEpochs, _cooldownCounter, LastEpoch) = (Get("best"), (int)Get("num_bad_epochs"), (int)Get("cooldown_counter"), (int)Get("last_epoch"));
+    }
 
     /// <summary>Records one epoch's metric and reduces the learning rates if it has plateaued.</summary>
     public void Step(double metric)

@@ -1,0 +1,222 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using ConvLab.Data;
+using ConvLab.IO;
+using ConvLab.Models;
+using ConvLab.NN;
+using ConvLab.Training;
+using Spectre.Console;
+
+namespace ConvLab.Cli;
+
+/// <summary>Everything that defines a training run; stored in its checkpoint so that <c>--resume</c> rebuilds it.</summary>
+internal sealed record TrainConfig
+{
+    public const int DefaultEpochs = 10;
+    public string Model { get; init; } = "simple_cnn";
+    public string? Data { get; init; }
+    public int Epochs { get; init; } = DefaultEpochs;
+    public int BatchSize { get; init; } = 128;
+    public double Lr { get; init; } = 1e-3;
+    public string Optimizer { get; init; } = "adam";
+    public bool Augment { get; init; } = true;
+    public string Schedule { get; init; } = "cosine";
+    public ulong Seed { get; init; }
+    public string? Transfer { get; init; }
+    public string? Weights { get; init; }
+    public int Patience { get; init; }
+    public int? LimitTrain { get; init; }
+    public int? LimitTest { get; init; }
+}
+
+/// <summary>
+/// <c>convlab train</c>: trains a zoo model (default: simple_cnn on Fashion-MNIST), shows progress, evaluates on the test
+/// set and writes the run folder (metrics.json, metrics.csv, model.safetensors, checkpoint.ckpt). Also the action of
+/// <c>convlab</c> without a subcommand.
+/// </summary>
+internal static class TrainCommand
+{
+    private const string ConfigKey = "cli.config";
+
+    public static Command Create()
+    {
+        var data = new Option<string?>("--data") { Description = "Folder of IDX files (train/t10k-*-ubyte[.gz]), or 'embedded' for the shipped Fashion-MNIST subset. Default: " + TrainDataSource.DebianDir + " if installed, else the embedded subset" };
+        var epochs = new Option<int?>("--epochs") { Description = $"Epochs to train (default {TrainConfig.DefaultEpochs}; with --resume, the new total)" };
+        var batch = new Option<int?>("--batch-size") { Description = "Mini-batch size (default 128)" };
+        var lr = new Option<double?>("--lr") { Description = "Learning rate (default 1e-3)" };
+        var optimizer = new Option<string?>("--optimizer") { Description = "adam | adamw | sgd | rmsprop (default adam)" };
+        var model = new Option<string?>("--model") { Description = "Zoo model name (default simple_cnn)" };
+        var augment = new Option<bool>("--augment") { Description = "Random crop (padding 2) and horizontal flip of training images (the default)" };
+        var noAugment = new Option<bool>("--no-augment") { Description = "Train on the images as they are" };
+        var schedule = new Option<string?>("--schedule") { Description = "Learning-rate schedule per epoch: cosine (to 0 over the epochs, default) | none" };
+        var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/<yyyyMMdd-HHmmss>; with --resume, the resumed run)" };
+        var resume = new Option<string?>("--resume") { Description = "Continue a run (its folder or checkpoint.ckpt) exactly where its last epoch ended" };
+        var seed = new Option<ulong?>("--seed") { Description = "Seed of initialisation, data order and augmentation (default 0)" };
+        var threads = new Option<int?>("--threads") { Description = "Threads for the kernels (default: CONVLAB_THREADS or all cores)" };
+        var transfer = new Option<string?>("--transfer") { Description = "Transfer preset with --weights: " + Training.Transfer.Presets };
+        var weights = new Option<string?>("--weights") { Description = "Pretrained weights (a .safetensors file or a run folder); tensors whose shape differs (the head) are re-initialised" };
+        var patience = new Option<int?>("--patience") { Description = "Early stopping: stop after this many epochs without a lower test loss and keep the best weights (default 0: off)" };
+        var limitTrain = new Option<int?>("--limit-train") { Description = "Use only the first N training images (quick runs)" };
+        var limitTest = new Option<int?>("--limit-test") { Description = "Use only the first N test images (quick runs)" };
+        var cmd = new Command("train", "Train a CNN (default: simple_cnn on Fashion-MNIST), evaluate it on the test set and write a run folder.")
+        {
+            data, epochs, batch, lr, optimizer, model, augment, noAugment, schedule, outDir, resume, seed, threads, transfer, weights, patience, limitTrain, limitTest,
+        };
+        cmd.SetAction(pr =>
+        {
+            if (pr.GetValue(augment) && pr.GetValue(noAugment)) return Fail(System.Console.Out, "train: --augment and --no-augment exclude each other");
+            var d = new TrainConfig();
+            var config = new TrainConfig
+            {
+                Data = pr.GetValue(data) ?? d.Data,
+                Epochs = pr.GetValue(epochs) ?? d.Epochs,
+                BatchSize = pr.GetValue(batch) ?? d.BatchSize,
+                Lr = pr.GetValue(lr) ?? d.Lr,
+                Optimizer = pr.GetValue(optimizer) ?? d.Optimizer,
+                Model = pr.GetValue(model) ?? d.Model,
+                Augment = !pr.GetValue(noAugment),
+                Schedule = pr.GetValue(schedule) ?? d.Schedule,
+                Seed = pr.GetValue(seed) ?? d.Seed,
+                Transfer = pr.GetValue(transfer),
+                Weights = pr.GetValue(weights),
+                Patience = pr.GetValue(patience) ?? d.Patience,
+                LimitTrain = pr.GetValue(limitTrain),
+                LimitTest = pr.GetValue(limitTest),
+            };
+            return Run(config, pr.GetValue(outDir), pr.GetValue(resume), pr.GetValue(epochs), pr.GetValue(threads), System.Console.Out);
+        });
+        return cmd;
+    }
+
+    /// <summary>What <c>convlab</c> does without a subcommand: the default training run.</summary>
+    public static int RunDefault() => Run(new TrainConfig(), null, null, null, null, System.Console.Out);
+
+    public static int Run(TrainConfig config, string? outDir, string? resume, int? epochsOverride, int? threads, TextWriter output)
+    {
+        var console = Console(output);
+        try
+        {
+            if (threads is int t) Threads.Count = t >= 1 ? t : throw new ArgumentException($"train: --threads must be at least 1, got {t}");
+            Checkpoint? checkpoint = null;
+            string? checkpointPath = null;
+            if (resume != null)
+            {
+                checkpointPath = Directory.Exists(resume) ? Path.Combine(resume, RunFolder.CheckpointFile) : resume;
+                if (!File.Exists(checkpointPath)) throw new ArgumentException($"train: --resume: {checkpointPath} not found");
+                checkpoint = Checkpoint.Load(checkpointPath);
+                config = checkpoint.Meta.TryGetValue(ConfigKey, out var json) && JsonSerializer.Deserialize<TrainConfig>(json) is { } saved
+                    ? saved with { Epochs = epochsOverride ?? saved.Epochs }
+                    : throw new InvalidDataException($"{Path.GetFileName(checkpointPath)}: not a checkpoint of convlab train (no '{ConfigKey}')");
+                outDir ??= Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
+            }
+            Validate(config);
+            outDir ??= RunFolder.NewDefault();
+
+            var source = TrainDataSource.Resolve(config.Data);
+            var data = TrainDataSource.Load(source, config.LimitTrain, config.LimitTest, forced: config.Data == TrainDataSource.Embedded);
+            console.MarkupLineInterpolated($"data: {data.Description}: {data.Train.Count:N0} training / {data.Test.Count:N0} test images");
+            int classes = data.ClassNames.Length;
+            var (channels, height, width) = SampleSize(data.Train);
+
+            var model = Zoo.Create(config.Model, classes, new Generator(config.Seed));
+            if (config.Weights != null && checkpoint == null)
+            {
+                string wpath = Directory.Exists(config.Weights) ? Path.Combine(config.Weights, RunFolder.Weights) : config.Weights;
+                var fresh = Training.Transfer.LoadPretrained(model, SafeTensors.Load(wpath));
+                console.MarkupLineInterpolated($"weights: {wpath}; re-initialised (new head): {(fresh.Count == 0 ? "none" : string.Join(", ", fresh))}");
+            }
+            var groups = config.Transfer != null ? Training.Transfer.Apply(model, config.Transfer, config.Lr) : [new ParamGroup(model.Parameters())];
+            var opt = MakeOptimizer(config.Optimizer, groups, config.Lr);
+            LrScheduler? scheduler = config.Schedule == "cosine" ? new CosineAnnealingLR(opt, Math.Max(1, config.Epochs)) : null;
+
+            Directory.CreateDirectory(outDir);
+            var options = new TrainerOptions
+            {
+                Epochs = config.Epochs,
+                BatchSize = config.BatchSize,
+                Seed = config.Seed,
+                Patience = config.Patience,
+                TrainTransform = config.Augment ? new Compose(new RandomCrop([height, width], padding: 2), new RandomHorizontalFlip()) : null,
+                CheckpointPath = Path.Combine(outDir, RunFolder.CheckpointFile),
+                CheckpointMeta = new Dictionary<string, string> { [ConfigKey] = JsonSerializer.Serialize(config) },
+            };
+            var trainer = new Trainer(model, opt, scheduler, data.Train, data.Test, classes, options);
+            if (checkpoint != null)
+            {
+                trainer.LoadCheckpoint(checkpoint, checkpointPath!);
+                console.MarkupLineInterpolated($"resumed {checkpointPath} after epoch {trainer.EpochsDone} of {config.Epochs}");
+            }
+            console.MarkupLineInterpolated($"model: {config.Model} ({model.ParameterCount():N0} parameters, {model.ParameterCount(trainableOnly: true):N0} trainable), {config.Optimizer} lr {config.Lr}, batch {config.BatchSize}, {config.Epochs} epochs, augment {(config.Augment ? "on" : "off")}, schedule {config.Schedule}, {Threads.Count} threads");
+            console.MarkupLineInterpolated($"run folder: {outDir}");
+
+            ClassificationMetrics? final;
+            try { final = TrainProgress.Run(console, p => trainer.Fit(p)); }
+            catch (TrainingDivergedException e)
+            {
+                console.MarkupLineInterpolated($"[red]{e.Message}[/]");
+                return 2;
+            }
+            final ??= Trainer.Evaluate(model, data.Test, classes, config.BatchSize);
+            if (trainer.StoppedEarly) console.MarkupLineInterpolated($"early stopping: no lower test loss for {config.Patience} epochs; kept the best weights");
+
+            var history = trainer.History;
+            var metrics = new RunMetrics(config.Model, [channels, height, width], data.Source, data.Train.Count, data.Test.Count, trainer.EpochsDone, config.BatchSize, config.Optimizer,
+                config.Lr, config.Augment, config.Seed, Threads.Count, config.Transfer, trainer.StoppedEarly,
+                final.Top1, final.Loss, final.Top5, [.. history.Select(h => h.Seconds)],
+                history.Count == 0 ? 0 : history.Sum(h => h.Seconds * h.ImagesPerSecond) / history.Sum(h => h.Seconds),
+                trainer.BytesAllocatedPerStep, data.ClassNames, [.. final.PerClassAccuracy().Select(RunFolder.Finite)],
+                final.ConfusionMatrix(), RunFolder.History(history));
+            RunFolder.Write(outDir, metrics, model);
+            console.MarkupLineInterpolated($"[bold]test accuracy {final.Top1:P2}[/] (top-5 {final.Top5:P2}, loss {final.Loss:F4}) on {data.Test.Count:N0} images after {trainer.EpochsDone} epochs");
+            console.MarkupLineInterpolated($"wrote {Path.Combine(outDir, RunFolder.MetricsJson)}, {RunFolder.MetricsCsv}, {RunFolder.Weights}, {RunFolder.CheckpointFile}");
+            return 0;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or InvalidOperationException)
+        {
+            return Fail(output, e.Message);
+        }
+    }
+
+    private static void Validate(TrainConfig c)
+    {
+        if (c.Epochs < 1) throw new ArgumentException($"train: --epochs must be at least 1, got {c.Epochs}");
+        if (c.BatchSize < 1) throw new ArgumentException($"train: --batch-size must be at least 1, got {c.BatchSize}");
+        if (!(c.Lr > 0) || double.IsInfinity(c.Lr)) throw new ArgumentException($"train: --lr must be a positive number, got {c.Lr}");
+        if (c.Optimizer.ToLowerInvariant() is not ("adam" or "adamw" or "sgd" or "rmsprop"))
+            throw new ArgumentException($"train: unknown --optimizer '{c.Optimizer}'; expected adam, adamw, sgd or rmsprop");
+        if (c.Patience < 0) throw new ArgumentException($"train: --patience must be >= 0, got {c.Patience}");
+        if (c.Schedule is not ("cosine" or "none")) throw new ArgumentException($"train: --schedule must be cosine or none, got '{c.Schedule}'");
+        if (c.Transfer != null && c.Weights == null) throw new ArgumentException("train: --transfer needs --weights (the pretrained model to start from)");
+        if (c.LimitTrain is < 1 || c.LimitTest is < 1) throw new ArgumentException("train: --limit-train and --limit-test must be at least 1");
+    }
+
+    private static Optimizer MakeOptimizer(string name, List<ParamGroup> groups, double lr) => name.ToLowerInvariant() switch
+    {
+        "adam" => new Adam(groups, lr),
+        "adamw" => new AdamW(groups, lr),
+        "sgd" => new SGD(groups, lr, momentum: 0.9),
+        "rmsprop" => new RMSprop(groups, lr),
+        _ => throw new ArgumentException($"train: unknown --optimizer '{name}'; expected adam, adamw, sgd or rmsprop"),
+    };
+
+    private static (int C, int H, int W) SampleSize(IDataset d)
+    {
+        var x = d.Get(0).Input;
+        return (x.Size(0), x.Size(1), x.Size(2));
+    }
+
+    /// <summary>A Spectre console on <paramref name="output"/>; logs and pipes get long lines instead of 80-column wrapping.</summary>
+    internal static IAnsiConsole Console(TextWriter output)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
+        if (!console.Profile.Capabilities.Interactive) console.Profile.Width = 200;
+        return console;
+    }
+
+    internal static int Fail(TextWriter output, string message)
+    {
+        output.WriteLine(message);
+        return 1;
+    }
+}
