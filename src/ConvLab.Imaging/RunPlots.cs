@@ -160,7 +160,6 @@ public static class RunPlots
         plot.Title(total > 0 ? $"Confusion matrix (accuracy {100.0 * correct / total:0.00}% of {total})" : "Confusion matrix (no samples)");
         plot.XLabel("predicted");
         plot.YLabel("true");
-        plot.Font.Set(EmbeddedFont.Family);
         int side = n * cell;
         int labelRoom = Math.Min(longest, 24) * 8;
         return plot.GetImageBytes(side + labelRoom + 220, side + labelRoom + 120, ImageFormat.Png);

@@ -534,3 +534,51 @@ public sealed class ImagingTests : IDisposable
         Assert.Throws<DirectoryNotFoundException>(() => RunPlots.Write(Path.Combine(_dir, "absent")));
     }
 }
+
+/// <summary>`convlab train` writes the plots and `convlab predict` classifies image files, run as a user types them.</summary>
+public sealed class ImagingCliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("convlab-imaging-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void TrainWritesPlotsAndPredictClassifiesImageFiles()
+    {
+        var run = Path.Combine(_dir, "run");
+        var (code, text) = TrainCliTests.Convlab("train", "--data", "embedded", "--epochs", "1", "--limit-train", "64", "--limit-test", "32",
+            "--batch-size", "32", "--threads", "2", "--out", run);
+        Assert.True(code == 0, text);
+        foreach (var png in new[] { "loss.png", "accuracy.png", "confusion.png", "filters.png" })
+        {
+            using var bmp = SKBitmap.Decode(Path.Combine(run, png));
+            Assert.True(bmp != null && bmp.Width > 100, png);
+            Assert.Contains(png, text);
+        }
+
+        // A 28x28 gray PNG as the model expects, and an RGB JPEG of another size (converted to gray and resized).
+        var gray = new byte[28 * 28];
+        for (int i = 0; i < gray.Length; i++) gray[i] = (byte)(i % 28 * 9);
+        using (var g = new SKBitmap(new SKImageInfo(28, 28, SKColorType.Gray8, SKAlphaType.Opaque)))
+        {
+            System.Runtime.InteropServices.Marshal.Copy(gray, 0, g.GetPixels(), gray.Length);
+            using var data = g.Encode(SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(Path.Combine(_dir, "shirt.png"), data.ToArray());
+        }
+        using (var c = new SKBitmap(new SKImageInfo(40, 30, SKColorType.Rgba8888, SKAlphaType.Unpremul)))
+        {
+            c.Erase(new SKColor(200, 120, 40));
+            using var data = c.Encode(SKEncodedImageFormat.Jpeg, 90);
+            File.WriteAllBytes(Path.Combine(_dir, "boot.jpg"), data.ToArray());
+        }
+        (code, text) = TrainCliTests.Convlab("predict", run, Path.Combine(_dir, "shirt.png"), Path.Combine(_dir, "boot.jpg"), "--top", "2");
+        Assert.True(code == 0, text);
+        // One table per file (their titles, long temp paths, may be wrapped to the console width).
+        Assert.Equal(2, System.Text.RegularExpressions.Regex.Count(text, "probability"));
+
+        File.WriteAllBytes(Path.Combine(_dir, "broken.png"), File.ReadAllBytes(Path.Combine(_dir, "shirt.png"))[..40]);
+        (code, text) = TrainCliTests.Convlab("predict", run, Path.Combine(_dir, "broken.png"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("broken.png:", text);
+    }
+}
