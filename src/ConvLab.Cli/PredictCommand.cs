@@ -64,12 +64,12 @@ internal static class PredictCommand
     }
 
     /// <summary>
-    /// Decodes an image file into the run's input shape [C, H, W] (values in [0, 1], as training saw them).
-    /// The single place where ConvLab.Imaging's decoder is to be connected.
+    /// Decodes an image file into the run's input shape [C, H, W] (values in [0, 1], as training saw them): gray or
+    /// RGB as the model expects, resized (antialiased bilinear) when the file has another size.
     /// </summary>
     private static Tensor LoadImage(string path, int[] inputShape)
     {
         if (!File.Exists(path)) throw new ArgumentException($"predict: image file '{path}' not found");
-        throw new NotSupportedException($"predict: {path}: decoding image files needs ConvLab.Imaging, which is not connected yet; use --index for test images (input shape {string.Join("x", inputShape)})");
+        return Imaging.ImageFile.Load(path, inputShape[0], inputShape[1], inputShape[2]);
     }
 }

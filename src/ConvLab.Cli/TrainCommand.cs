@@ -168,8 +168,9 @@ internal static class TrainCommand
                 trainer.BytesAllocatedPerStep, data.ClassNames, [.. final.PerClassAccuracy().Select(RunFolder.Finite)],
                 final.ConfusionMatrix(), RunFolder.History(history));
             RunFolder.Write(outDir, metrics, model);
+            var plots = Imaging.RunPlots.Write(outDir);
             console.MarkupLineInterpolated($"[bold]test accuracy {final.Top1:P2}[/] (top-5 {final.Top5:P2}, loss {final.Loss:F4}) on {data.Test.Count:N0} images after {trainer.EpochsDone} epochs");
-            console.MarkupLineInterpolated($"wrote {Path.Combine(outDir, RunFolder.MetricsJson)}, {RunFolder.MetricsCsv}, {RunFolder.Weights}, {RunFolder.CheckpointFile}");
+            console.MarkupLineInterpolated($"wrote {Path.Combine(outDir, RunFolder.MetricsJson)}, {RunFolder.MetricsCsv}, {RunFolder.Weights}, {RunFolder.CheckpointFile}, {string.Join(", ", plots.Select(Path.GetFileName))}");
             return 0;
         }
         catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or InvalidOperationException)

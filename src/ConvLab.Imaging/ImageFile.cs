@@ -61,6 +61,9 @@ public static class ImageFile
         {
             fixed (byte* p = rgba) result = codec.GetPixels(info, (IntPtr)p);
         }
+        // libjpeg only warns when the data ends inside the last scan and Skia then reports success with made-up pixels.
+        if (result == SKCodecResult.Success && codec.EncodedFormat == SKEncodedImageFormat.Jpeg && !JpegHasEnd(bytes))
+            result = SKCodecResult.IncompleteInput;
         if (result != SKCodecResult.Success)
             throw Bad(name, result == SKCodecResult.IncompleteInput
                 ? $"{codec.EncodedFormat} image data is truncated ({bytes.Length} bytes hold only part of the {size.Width}x{size.Height} image)"
@@ -88,6 +91,28 @@ public static class ImageFile
             }
         }
         return dst;
+    }
+
+    /// <summary>
+    /// Walks the JPEG marker segments and entropy-coded scans from the start and reports whether the end-of-image
+    /// marker (FF D9) is reached. Inside scan data FF is always followed by 00 or a restart marker, so the first other
+    /// marker ends the scan; data after the first end-of-image (e.g. appended pictures) is not examined.
+    /// </summary>
+    internal static bool JpegHasEnd(ReadOnlySpan<byte> b)
+    {
+        int i = 2;
+        while (i + 1 < b.Length)
+        {
+            if (b[i] != 0xFF || b[i + 1] == 0xFF) { i++; continue; }
+            byte m = b[i + 1];
+            if (m == 0xD9) return true;
+            if (m is >= 0xD0 and <= 0xD7 or 0x01 or 0x00) { i += 2; continue; }
+            if (i + 3 >= b.Length) return false;
+            i += 2 + (b[i + 2] << 8 | b[i + 3]);
+            if (m != 0xDA) continue;
+            while (i + 1 < b.Length && !(b[i] == 0xFF && b[i + 1] is not (0x00 or 0xFF or >= 0xD0 and <= 0xD7))) i++;
+        }
+        return false;
     }
 
     private static string Describe(SKCodecResult r) => r switch

@@ -59,14 +59,14 @@ public static class RunPlots
 
     /// <summary>Train and test loss per epoch (width x height pixels).</summary>
     public static byte[] LossPng(IReadOnlyList<EpochMetrics> history, int width = 800, int height = 500) =>
-        Curves(history, "Loss", "loss", e => e.TrainLoss, e => e.TestLoss, width, height);
+        Curves(history, "Loss", "loss", e => e.TrainLoss, e => e.TestLoss, Alignment.UpperRight, width, height);
 
     /// <summary>Train and test accuracy per epoch, on the scale the history uses (fraction or percent).</summary>
     public static byte[] AccuracyPng(IReadOnlyList<EpochMetrics> history, int width = 800, int height = 500) =>
-        Curves(history, "Accuracy", "accuracy", e => e.TrainAccuracy, e => e.TestAccuracy, width, height);
+        Curves(history, "Accuracy", "accuracy", e => e.TrainAccuracy, e => e.TestAccuracy, Alignment.LowerRight, width, height);
 
     private static byte[] Curves(IReadOnlyList<EpochMetrics> history, string title, string yLabel,
-        Func<EpochMetrics, double> train, Func<EpochMetrics, double> test, int width, int height)
+        Func<EpochMetrics, double> train, Func<EpochMetrics, double> test, Alignment legend, int width, int height)
     {
         ArgumentNullException.ThrowIfNull(history);
         CheckSize(title, width, height);
@@ -85,7 +85,8 @@ public static class RunPlots
         plot.Title(title);
         plot.XLabel("epoch");
         plot.YLabel(yLabel);
-        plot.ShowLegend(Alignment.UpperRight);
+        // Loss falls and accuracy rises, so the legend goes in the corner the curves leave free.
+        plot.ShowLegend(legend);
         if (history.Max(e => e.Epoch) - history.Min(e => e.Epoch) < 10)
             plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1);
         return plot.GetImageBytes(width, height, ImageFormat.Png);
@@ -159,7 +160,6 @@ public static class RunPlots
         plot.Title(total > 0 ? $"Confusion matrix (accuracy {100.0 * correct / total:0.00}% of {total})" : "Confusion matrix (no samples)");
         plot.XLabel("predicted");
         plot.YLabel("true");
-        plot.Font.Set(EmbeddedFont.Family);
         int side = n * cell;
         int labelRoom = Math.Min(longest, 24) * 8;
         return plot.GetImageBytes(side + labelRoom + 220, side + labelRoom + 120, ImageFormat.Png);
