@@ -3,5 +3,9 @@ using ConvLab.Cli;
 
 var root = new RootCommand("ConvLab: convolutional neural networks in pure C#.");
 root.Subcommands.Add(CheckReferenceCommand.Create());
+root.Subcommands.Add(SummaryCommand.Create());
+root.Subcommands.Add(RfCommand.Create());
+root.Subcommands.Add(MemoryCommand.Create());
+root.Subcommands.Add(ModelsCommand.Create());
 root.SetAction(_ => DefaultJob.Run(Console.Out));
 return root.Parse(args).Invoke();

@@ -30,6 +30,7 @@ public static class Zoo
         ["darknet53"] = (n, g) => new Darknet53(n, g),
         ["yolov3"] = (n, g) => new YoloV3(n, g),
         ["yolov1_head"] = (n, g) => new YoloV1Head(C: n, generator: g),
+        ["lenet5"] = (n, g) => new LeNet5(n, generator: g),
     };
 
     /// <summary>Every name <see cref="Create"/> accepts, in a fixed order.</summary>
