@@ -33,6 +33,7 @@ public static class Zoo
         // The default model of `convlab train` (1x28x28 inputs).
         ["simple_cnn"] = (n, g) => new SimpleCnn(n, generator: g),
         ["scale_pyramid"] = (n, g) => new ScalePyramid(n, generator: g),
+        ["lenet5"] = (n, g) => new LeNet5(n, generator: g),
     };
 
     /// <summary>Every name <see cref="Create"/> accepts, in a fixed order.</summary>

@@ -212,6 +212,11 @@ public static partial class F
             throw new ArgumentException($"{op}: algorithm must be one of {string.Join(", ", Enum.GetNames<ConvAlgorithm>())}, got {(int)algorithm}");
         if (ConvDispatch.WhyNot(algorithm, geo) is { } why)
             throw new ArgumentException($"{op}: algorithm {algorithm} cannot run this convolution: {why}");
+        if (x.IsMeta)
+        {
+            var m = Analysis.MetaOps.Conv(op, x, bias, geo, transposed, outShape);
+            return batched ? m : m.Squeeze(0);
+        }
         var xc = x.Detach().Contiguous(); var wc = weight.Detach().Contiguous();
         var y = Tensor.Zeros(outShape, x.DType);
         ConvBackward.Run(transposed ? ConvPass.BackwardInput : ConvPass.Forward, xc, wc, y, geo, algorithm);
