@@ -6,7 +6,7 @@ namespace ConvLab.Tests;
 /// <summary>The `convlab` command run as a user types it: a separate process on the built CLI.</summary>
 public class CliTests
 {
-    private static (int Code, string Out) Convlab(params string[] args)
+    internal static (int Code, string Out) Convlab(params string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "ConvLab.Cli.dll");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
