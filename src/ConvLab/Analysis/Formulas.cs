@@ -117,6 +117,11 @@ public static class Formulas
     public static Quantity LinearMacs(int inFeatures, int outFeatures, long rows = 1) =>
         new("MACs", rows == 1 ? "in*out" : "rows*in*out", rows == 1 ? $"{inFeatures}*{outFeatures}" : $"{rows}*{inFeatures}*{outFeatures}", rows * inFeatures * outFeatures);
 
+    /// <summary>MACs of a deformable convolution: the regular conv's plus bilinear sampling, 4 weighted corners per sampled value (C_in·K_h·K_w·H_out·W_out samples).</summary>
+    public static Quantity DeformConvMacs(long convMacs, int inChannels, int kernelH, int kernelW, int outH, int outW) =>
+        new("MACs", "MACs_conv + 4*C_in*K_h*K_w*H_out*W_out", $"{convMacs} + 4*{inChannels}*{kernelH}*{kernelW}*{outH}*{outW}",
+            convMacs + 4L * inChannels * kernelH * kernelW * outH * outW);
+
     /// <summary>FLOPs of conv/linear: 2·MACs, plus one add per output element when there is a bias.</summary>
     public static Quantity ConvFlops(long macs, long biasAdds) =>
         biasAdds > 0 ? new("FLOPs", "2*MACs + bias adds", $"2*{macs} + {biasAdds}", 2 * macs + biasAdds) : new("FLOPs", "2*MACs", $"2*{macs}", 2 * macs);

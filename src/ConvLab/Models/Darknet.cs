@@ -41,17 +41,17 @@ public sealed class Darknet53 : Module
     /// <summary>The outputs of layer3, layer4 and layer5 (strides 8, 16, 32; 256, 512, 1024 channels), as YOLOv3 uses them.</summary>
     public (Tensor C3, Tensor C4, Tensor C5) ForwardFeatures(Tensor input)
     {
-        var x = _layers[1].Forward(_layers[0].Forward(_stem.Forward(input)));
-        var c3 = _layers[2].Forward(x);
-        var c4 = _layers[3].Forward(c3);
-        return (c3, c4, _layers[4].Forward(c4));
+        var x = _layers[1].Call(_layers[0].Call(_stem.Call(input)));
+        var c3 = _layers[2].Call(x);
+        var c4 = _layers[3].Call(c3);
+        return (c3, c4, _layers[4].Call(c4));
     }
 
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         var c5 = ForwardFeatures(input).C5;
-        return _fc == null ? c5 : _fc.Forward(F.GlobalAvgPool2d(c5).Flatten(1));
+        return _fc == null ? c5 : _fc.Call(F.GlobalAvgPool2d(c5).Flatten(1));
     }
 
     private sealed class DarkResidual : Module
@@ -64,7 +64,7 @@ public sealed class Darknet53 : Module
             _conv2 = RegisterModule("conv2", ConvBnLeaky(ch / 2, ch, 3, 1, g));
         }
 
-        public override Tensor Forward(Tensor input) => _conv2.Forward(_conv1.Forward(input)).Add(input);
+        public override Tensor Forward(Tensor input) => _conv2.Call(_conv1.Call(input)).Add(input);
     }
 }
 
@@ -116,9 +116,9 @@ public sealed class YoloV3 : Module
         var x = c5;
         for (int s = 0; s < 3; s++)
         {
-            if (s > 0) x = Tensor.Cat([F.Interpolate(_laterals[s - 1].Forward(x), scaleFactor: [2.0], mode: "nearest"), skips[s - 1]], 1);
-            x = _heads[s].Forward(x);
-            result[s] = _outs[s].Forward(x);
+            if (s > 0) x = Tensor.Cat([F.Interpolate(_laterals[s - 1].Call(x), scaleFactor: [2.0], mode: "nearest"), skips[s - 1]], 1);
+            x = _heads[s].Call(x);
+            result[s] = _outs[s].Call(x);
         }
         return result;
     }

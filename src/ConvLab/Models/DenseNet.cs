@@ -55,8 +55,8 @@ public class DenseNet : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        var x = F.GlobalAvgPool2d(F.Relu(Features.Forward(input)));
-        return Classifier.Forward(x.Flatten(1));
+        var x = F.GlobalAvgPool2d(F.Relu(Features.Call(input)));
+        return Classifier.Call(x.Flatten(1));
     }
 
     /// <summary>Bottleneck layer: BN-ReLU-1x1 conv (bn_size·growth channels), BN-ReLU-3x3 conv (growth channels); output is its input with the new features appended.</summary>
@@ -77,7 +77,7 @@ public class DenseNet : Module
             foreach (var (name, m) in _body.NamedChildren()) RegisterModule(name, m);
         }
 
-        public override Tensor Forward(Tensor input) => Tensor.Cat([input, _body.Forward(input)], 1);
+        public override Tensor Forward(Tensor input) => Tensor.Cat([input, _body.Call(input)], 1);
     }
 }
 

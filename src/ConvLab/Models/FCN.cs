@@ -62,9 +62,9 @@ public sealed class FCN32s : Module
     {
         if (input.Rank != 4)
             throw new ArgumentException($"FCN32s: expected a 4-D input (N, C, H, W), got shape {ShapeUtil.Format(input.Shape)}");
-        var x = _drop6.Forward(F.Relu(_fc6.Forward(Features.Forward(input))));
-        x = _drop7.Forward(F.Relu(_fc7.Forward(x)));
-        x = _upscore.Forward(_score.Forward(x));
+        var x = _drop6.Call(F.Relu(_fc6.Call(Features.Call(input))));
+        x = _drop7.Call(F.Relu(_fc7.Call(x)));
+        x = _upscore.Call(_score.Call(x));
         // Offset 19 aligns the upsampled map with the input, undoing the 100-pixel padding of the first conv.
         return x.Narrow(2, 19, input.Shape[2]).Narrow(3, 19, input.Shape[3]).Contiguous();
     }

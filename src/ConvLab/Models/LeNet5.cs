@@ -30,5 +30,5 @@ public sealed class LeNet5 : Module
     public Sequential Classifier { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Classifier.Forward(Features.Forward(input));
+    public override Tensor Forward(Tensor input) => Classifier.Call(Features.Call(input));
 }

@@ -42,5 +42,5 @@ public sealed class MobileNetV1 : Module
     public Linear Classifier { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Classifier.Forward(F.GlobalAvgPool2d(Features.Forward(input)).Flatten(1));
+    public override Tensor Forward(Tensor input) => Classifier.Call(F.GlobalAvgPool2d(Features.Call(input)).Flatten(1));
 }

@@ -45,8 +45,8 @@ public sealed class MobileNetV2 : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        var x = F.GlobalAvgPool2d(Features.Forward(input));
-        return Classifier.Forward(x.Flatten(1));
+        var x = F.GlobalAvgPool2d(Features.Call(input));
+        return Classifier.Call(x.Flatten(1));
     }
 }
 
@@ -80,7 +80,7 @@ public sealed class InvertedResidual : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        var y = Conv.Forward(input);
+        var y = Conv.Call(input);
         return _residual ? y.Add(input) : y;
     }
 }

@@ -16,7 +16,7 @@ internal sealed class NamedSequential : Module
 
     public override Tensor Forward(Tensor input)
     {
-        foreach (var l in _layers) input = l.Forward(input);
+        foreach (var l in _layers) input = l.Call(input);
         return input;
     }
 }

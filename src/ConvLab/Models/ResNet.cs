@@ -100,9 +100,9 @@ public sealed class ResNet : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        var x = MaxPool.Forward(F.Relu(Bn1.Forward(Conv1.Forward(input))));
-        foreach (var stage in Layers) x = stage.Forward(x);
-        return Fc.Forward(AvgPool.Forward(x).Flatten(1));
+        var x = MaxPool.Call(F.Relu(Bn1.Call(Conv1.Call(input))));
+        foreach (var stage in Layers) x = stage.Call(x);
+        return Fc.Call(AvgPool.Call(x).Flatten(1));
     }
 }
 
@@ -130,8 +130,8 @@ public sealed class BasicBlock : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        var y = _bn2.Forward(_conv2.Forward(F.Relu(_bn1.Forward(_conv1.Forward(input)))));
-        return F.Relu(y.Add(_downsample?.Forward(input) ?? input));
+        var y = _bn2.Call(_conv2.Call(F.Relu(_bn1.Call(_conv1.Call(input)))));
+        return F.Relu(y.Add(_downsample?.Call(input) ?? input));
     }
 }
 
@@ -164,9 +164,9 @@ public sealed class Bottleneck : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        var y = F.Relu(_bn1.Forward(_conv1.Forward(input)));
-        y = F.Relu(_bn2.Forward(_conv2.Forward(y)));
-        y = _bn3.Forward(_conv3.Forward(y));
-        return F.Relu(y.Add(_downsample?.Forward(input) ?? input));
+        var y = F.Relu(_bn1.Call(_conv1.Call(input)));
+        y = F.Relu(_bn2.Call(_conv2.Call(y)));
+        y = _bn3.Call(_conv3.Call(y));
+        return F.Relu(y.Add(_downsample?.Call(input) ?? input));
     }
 }

@@ -38,7 +38,7 @@ public sealed class SqueezeNet11 : Module
     public Sequential Classifier { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Classifier.Forward(Features.Forward(input));
+    public override Tensor Forward(Tensor input) => Classifier.Call(Features.Call(input));
 }
 
 /// <summary>SqueezeNet's fire module: 1x1 squeeze conv + ReLU, then 1x1 and 3x3 expand convs (+ ReLU) concatenated on channels (keys <c>squeeze</c>, <c>expand1x1</c>, <c>expand3x3</c>).</summary>
@@ -60,7 +60,7 @@ public sealed class Fire : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        var s = F.Relu(_squeeze.Forward(input));
-        return Tensor.Cat([F.Relu(_expand1x1.Forward(s)), F.Relu(_expand3x3.Forward(s))], 1);
+        var s = F.Relu(_squeeze.Call(input));
+        return Tensor.Cat([F.Relu(_expand1x1.Call(s)), F.Relu(_expand3x3.Call(s))], 1);
     }
 }

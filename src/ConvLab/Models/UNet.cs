@@ -48,11 +48,11 @@ public sealed class UNet : Module
     {
         if (input.Rank != 4)
             throw new ArgumentException($"UNet: expected a 4-D input (N, C, H, W), got shape {ShapeUtil.Format(input.Shape)}");
-        var skips = new List<Tensor> { _inc.Forward(input) };
-        foreach (var d in _downs) skips.Add(d.Forward(skips[^1]));
+        var skips = new List<Tensor> { _inc.Call(input) };
+        foreach (var d in _downs) skips.Add(d.Call(skips[^1]));
         var x = skips[^1];
         for (int i = 0; i < _ups.Count; i++) x = _ups[i].Forward(x, skips[^(i + 2)]);
-        return _outc.Forward(x);
+        return _outc.Call(x);
     }
 
     private sealed class DoubleConv : Module
@@ -64,7 +64,7 @@ public sealed class UNet : Module
                 new Conv2d(inCh, midCh, 3, padding: 1, bias: false, generator: g), new BatchNorm2d(midCh), new ReLU(),
                 new Conv2d(midCh, outCh, 3, padding: 1, bias: false, generator: g), new BatchNorm2d(outCh), new ReLU()));
 
-        public override Tensor Forward(Tensor input) => _seq.Forward(input);
+        public override Tensor Forward(Tensor input) => _seq.Call(input);
     }
 
     private sealed class Down : Module
@@ -78,7 +78,7 @@ public sealed class UNet : Module
         {
             if (input.Shape[2] < 2 || input.Shape[3] < 2)
                 throw new ArgumentException($"UNet: input too small for the network depth: a level has spatial size {input.Shape[2]}x{input.Shape[3]}, cannot be max-pooled by 2");
-            return _seq.Forward(input);
+            return _seq.Call(input);
         }
     }
 
@@ -105,10 +105,10 @@ public sealed class UNet : Module
 
         public Tensor Forward(Tensor x, Tensor skip)
         {
-            x = _up.Forward(x);
+            x = _up.Call(x);
             int dy = skip.Shape[2] - x.Shape[2], dx = skip.Shape[3] - x.Shape[3];
             if (dy != 0 || dx != 0) x = F.Pad(x, [dx / 2, dx - dx / 2, dy / 2, dy - dy / 2]);
-            return _conv.Forward(Tensor.Cat([skip, x], 1));
+            return _conv.Call(Tensor.Cat([skip, x], 1));
         }
     }
 
@@ -118,6 +118,6 @@ public sealed class UNet : Module
 
         public OutConv(int inCh, int outCh, Generator? g) => _conv = RegisterModule("conv", new Conv2d(inCh, outCh, 1, generator: g));
 
-        public override Tensor Forward(Tensor input) => _conv.Forward(input);
+        public override Tensor Forward(Tensor input) => _conv.Call(input);
     }
 }

@@ -82,5 +82,5 @@ public sealed class VGG : Module
     public Sequential Classifier { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Classifier.Forward(AvgPool.Forward(Features.Forward(input)).Flatten(1));
+    public override Tensor Forward(Tensor input) => Classifier.Call(AvgPool.Call(Features.Call(input)).Flatten(1));
 }

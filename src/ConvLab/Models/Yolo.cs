@@ -39,6 +39,6 @@ public sealed class YoloV1Head : Module
     {
         if (input.Rank != 4 || input.Shape[1] != InChannels || input.Shape[2] != GridSize || input.Shape[3] != GridSize)
             throw new ArgumentException($"YoloV1Head: expected input (N, {InChannels}, {GridSize}, {GridSize}), got {ShapeUtil.Format(input.Shape)}");
-        return Fc.Forward(input).Reshape(input.Shape[0], GridSize, GridSize, 5 * Boxes + Classes);
+        return Fc.Call(input).Reshape(input.Shape[0], GridSize, GridSize, 5 * Boxes + Classes);
     }
 }

@@ -31,6 +31,7 @@ public static class Zoo
         ["yolov3"] = (n, g) => new YoloV3(n, g),
         ["yolov1_head"] = (n, g) => new YoloV1Head(C: n, generator: g),
         ["scale_pyramid"] = (n, g) => new ScalePyramid(n, generator: g),
+        ["lenet5"] = (n, g) => new LeNet5(n, generator: g),
     };
 
     /// <summary>Every name <see cref="Create"/> accepts, in a fixed order.</summary>

@@ -20,8 +20,19 @@ public abstract class Module
     /// <summary>Applies the module to an input.</summary>
     public abstract Tensor Forward(Tensor input);
 
-    /// <summary>Same as <see cref="Forward"/>, so that a module can be called like a function.</summary>
-    public Tensor Call(Tensor input) => Forward(input);
+    /// <summary>
+    /// Runs <see cref="Forward"/> (PyTorch's <c>module(x)</c>). Composite modules call their children through this, so
+    /// the architecture calculator can attribute each op to the innermost module (a no-op when no analysis is running).
+    /// </summary>
+    public Tensor Call(Tensor input)
+    {
+        var tracer = Analysis.Tracer.Current;
+        if (tracer == null) return Forward(input);
+        tracer.Enter(this);
+        var output = Forward(input);
+        tracer.Exit(this, output);
+        return output;
+    }
 
     /// <summary>Registers (or replaces) a parameter; it is made to require grad. Null records an absent optional parameter (e.g. no bias).</summary>
     protected Tensor? RegisterParameter(string name, Tensor? parameter)

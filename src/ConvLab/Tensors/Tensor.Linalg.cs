@@ -88,13 +88,14 @@ public sealed partial class Tensor
             total += t._shape[d];
         }
         var shape = (int[])first._shape.Clone(); shape[d] = total;
-        var y = Zeros(shape, dtype);
+        bool meta = tensors.Any(t => t.IsMeta);
+        var y = meta ? Analysis.MetaOps.Cat(shape, dtype, tensors) : Zeros(shape, dtype);
         int at = 0;
         var sizes = new int[tensors.Count];
         for (int i = 0; i < tensors.Count; i++)
         {
             sizes[i] = tensors[i]._shape[d];
-            y.Slice(d, at, at + sizes[i]).CopyFromDense(tensors[i].Detach().To(dtype).ContiguousCopy());
+            if (!meta) y.Slice(d, at, at + sizes[i]).CopyFromDense(tensors[i].Detach().To(dtype).ContiguousCopy());
             at += sizes[i];
         }
         var inputs = tensors.ToArray();

@@ -25,6 +25,7 @@ public sealed partial class Tensor
         var shape = ShapeUtil.Broadcast(a._shape, b._shape, op);
         var sa = ShapeUtil.BroadcastStrides(a._shape, a._strides, shape);
         var sb = ShapeUtil.BroadcastStrides(b._shape, b._strides, shape);
+        if (a.IsMeta || b.IsMeta) return Analysis.MetaOps.Elementwise(op, shape, a.DType, a, b);
         var y = Zeros(shape, a.DType);
         if (a.DType == DType.Float32)
             Elementwise.Binary<float, TOp32>((float[])a.Storage, a._offset, sa, (float[])b.Storage, b._offset, sb, shape, y.Span<float>());
@@ -168,6 +169,7 @@ public sealed partial class Tensor
     private Tensor Map(string op, SpanMap<float> f32, SpanMap<double> f64)
     {
         RequireFloat(op);
+        if (IsMeta) return Analysis.MetaOps.Elementwise(op, _shape, DType, this);
         var y = Zeros(_shape, DType);
         if (DType == DType.Float32) f32(Read<float>(), y.Span<float>());
         else f64(Read<double>(), y.Span<double>());

@@ -34,8 +34,8 @@ public sealed partial class Tensor
         using (new NoGrad()) src = Permute(perm.ToArray()).ContiguousCopy();
         int outer = reduce == 0 ? ShapeUtil.Numel(keptShape.ToArray()) : src.Numel / Math.Max(reduce, 1);
         var outShape = keepdim ? keepdimShape : keptShape.ToArray();
-        var y = Zeros(outShape, DType);
-        if (reduce > 0)
+        var y = IsMeta ? Analysis.MetaOps.Reduce("sum", outShape, DType, this) : Zeros(outShape, DType);
+        if (reduce > 0 && !IsMeta)
         {
             if (DType == DType.Float32) Kernels.Reduce.Sum<float>(src.Span<float>(), outer, reduce, 1, y.Span<float>());
             else Kernels.Reduce.Sum<double>(src.Span<double>(), outer, reduce, 1, y.Span<double>());

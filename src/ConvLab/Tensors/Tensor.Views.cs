@@ -4,7 +4,12 @@ namespace ConvLab;
 
 public sealed partial class Tensor
 {
-    private Tensor ViewOf(int[] shape, int[] strides, int offset) => new(Storage, shape, strides, offset);
+    private Tensor ViewOf(int[] shape, int[] strides, int offset)
+    {
+        var v = new Tensor(Storage, shape, strides, offset);
+        if (IsMeta) Analysis.Tracer.Current?.OnView(this, v);
+        return v;
+    }
 
     private int[] InferShape(ReadOnlySpan<int> shape, string op)
     {

@@ -69,6 +69,22 @@ public sealed partial class Tensor
     /// <summary>True when the elements are laid out densely in row-major order.</summary>
     public bool IsContiguous => ShapeUtil.IsContiguous(_shape, _strides);
 
+    /// <summary>
+    /// A meta tensor: shape, dtype and strides but no data (PyTorch's <c>device="meta"</c>). Operations on it
+    /// validate their arguments and return meta results without touching a kernel, so a model's forward runs at
+    /// full input size in microseconds; the architecture calculator (<c>ConvLab.Analysis</c>) uses this for shape
+    /// inference. Reading elements of a meta tensor is an error.
+    /// </summary>
+    public static Tensor Meta(ReadOnlySpan<int> shape, DType dtype = DType.Float32)
+    {
+        foreach (var s in shape)
+            if (s < 0) throw new ArgumentException($"meta: negative dimension in shape {ShapeUtil.Format(shape)}");
+        return new(NewStorage(dtype, 0), shape.ToArray());
+    }
+
+    /// <summary>True for a data-less <see cref="Meta"/> tensor (and its views).</summary>
+    public bool IsMeta => Storage.Length == 0 && Numel > 0;
+
     /// <summary>True for float32 and float64 tensors.</summary>
     public bool IsFloatingPoint => DType != DType.Int64;
 
@@ -116,7 +132,12 @@ public sealed partial class Tensor
     public void Backward(Tensor? gradient = null, bool retainGraph = false) => Engine.Backward(this, gradient, retainGraph);
 
     /// <summary>A tensor sharing this one's data but cut from the graph (never requires grad).</summary>
-    public Tensor Detach() => new(Storage, _shape, _strides, _offset);
+    public Tensor Detach()
+    {
+        var d = new Tensor(Storage, _shape, _strides, _offset);
+        if (IsMeta) Analysis.Tracer.Current?.OnView(this, d);
+        return d;
+    }
 
     // ---------------------------------------------------------------- raw access
 
@@ -132,7 +153,7 @@ public sealed partial class Tensor
     }
 
     /// <summary>This tensor's elements in row-major order: the buffer itself when contiguous, else a copy.</summary>
-    internal ReadOnlySpan<T> Read<T>() => IsContiguous ? Buffer<T>().AsSpan(_offset, Numel) : ContiguousCopy().Buffer<T>();
+    internal ReadOnlySpan<T> Read<T>() => IsMeta ? throw new InvalidOperationException("tensor: a meta tensor has no data to read") : IsContiguous ? Buffer<T>().AsSpan(_offset, Numel) : ContiguousCopy().Buffer<T>();
 
     /// <summary>The elements in row-major order as a new float array.</summary>
     public float[] ToArray()
@@ -224,6 +245,7 @@ public sealed partial class Tensor
     /// <summary>A dense row-major copy of this view's elements (no autograd).</summary>
     internal Tensor ContiguousCopy()
     {
+        if (IsMeta) return Analysis.MetaOps.Output("contiguous", _shape, DType, this);
         Array dst = DType switch
         {
             DType.Float32 => new float[Numel],

@@ -47,6 +47,7 @@ public static partial class F
     private static Tensor Activate(Tensor input, string op, ActSpec spec)
     {
         input.RequireFloat(op);
+        if (input.IsMeta) return Analysis.MetaOps.Activation(op, input, 1);
         var x = input.Detach().Contiguous();
         var y = Tensor.Zeros(x.Shape, x.DType);
         if (x.DType == DType.Float32) Activation.Forward(spec, x.Span<float>(), y.Span<float>());
@@ -68,6 +69,7 @@ public static partial class F
         int d = input.Rank == 0 ? 1 : input.Shape[dd];
         int outer = input.Rank == 0 ? 1 : ShapeUtil.Numel(input.Shape[..dd]);
         int inner = input.Rank == 0 ? 1 : ShapeUtil.Numel(input.Shape[(dd + 1)..]);
+        if (input.IsMeta) return Analysis.MetaOps.Activation(op, input, 3);
         var x = input.Detach().Contiguous();
         var y = Tensor.Zeros(x.Shape, x.DType);
         if (x.DType == DType.Float32) Activation.Softmax(x.Span<float>(), outer, d, inner, y.Span<float>(), log);
@@ -103,6 +105,7 @@ public static partial class F
         if (!(p >= 0 && p <= 1))
             throw new ArgumentException($"{op}: dropout probability has to be between 0 and 1, but got {p}");
         if (!training || p == 0) return input;
+        if (input.IsMeta) return Analysis.MetaOps.Activation(op, input, 1, keepsMask: true);
         var g = generator ?? Generator.Default;
         var mask = Tensor.Zeros(maskShape, input.DType);
         // p = 1 drops everything; the scale would be infinite, so the mask is all zeros instead.

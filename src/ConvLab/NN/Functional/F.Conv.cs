@@ -206,6 +206,11 @@ public static partial class F
     /// <summary>Runs a validated (transposed) convolution on the batched input, adds the bias, records the node.</summary>
     private static Tensor RunConv(string op, Tensor x, Tensor weight, Tensor? bias, ConvGeometry geo, bool transposed, int[] outShape, bool batched)
     {
+        if (x.IsMeta)
+        {
+            var m = Analysis.MetaOps.Conv(op, x, bias, geo, transposed, outShape);
+            return batched ? m : m.Squeeze(0);
+        }
         var xc = x.Detach().Contiguous(); var wc = weight.Detach().Contiguous();
         var y = Tensor.Zeros(outShape, x.DType);
         ConvBackward.Run(transposed ? ConvPass.BackwardInput : ConvPass.Forward, xc, wc, y, geo);

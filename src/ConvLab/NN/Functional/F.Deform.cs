@@ -23,6 +23,9 @@ public static partial class F
         int[]? stride = null, int[]? padding = null, int[]? dilation = null, Tensor? mask = null)
     {
         var s = ValidateDeformConv2d(input, offset, weight, bias, stride, padding, dilation, mask);
+        if (input.IsMeta || offset.IsMeta)
+            return Analysis.MetaOps.Conv("deform_conv2d", input, bias, new ConvGeometry(s.N, s.C, s.COut, s.Groups, [s.H, s.W], [s.Ho, s.Wo],
+                [s.Kh, s.Kw], [s.Sh, s.Sw], [s.Ph, s.Pw], [s.Dh, s.Dw]), false, [s.N, s.COut, s.Ho, s.Wo], deformable: true);
         var x = input.Detach().Contiguous();
         var off = offset.Detach().Contiguous();
         var w = weight.Detach().Contiguous();

@@ -25,9 +25,10 @@ public static partial class F
         int outF = weight.Shape[0], inF = weight.Shape[1];
         int rows = input.Numel / Math.Max(inF, 1);
         if (inF == 0) rows = ShapeUtil.Numel(input.Shape[..^1]);
+        var yShape = input.Shape.ToArray(); yShape[^1] = outF;
+        if (input.IsMeta) return Analysis.MetaOps.Linear(input, yShape, inF, outF, bias != null);
         var x = input.Detach().Contiguous();
         var w = weight.Detach().Contiguous();
-        var yShape = input.Shape.ToArray(); yShape[^1] = outF;
         var y = Tensor.Zeros(yShape, input.DType);
         Tensor.Gemm(false, true, rows, outF, inF, x, x.StorageOffset, inF, w, w.StorageOffset, inF, y, 0, outF);
         if (bias != null)

@@ -25,7 +25,7 @@ public static partial class F
             throw new ArgumentException($"{op}: Expected more than 1 value per channel when training, got input size {ShapeUtil.Format(input.Shape)}");
         var layout = new NormLayout(n, c, s, n, c, s);
         var y = NormCore(op, input, layout, training ? null : runningMean, training ? null : runningVar, eps, weight, bias, out var mean, out var var);
-        if (training && runningMean != null && m > 0)
+        if (training && runningMean != null && m > 0 && mean != null)
             UpdateRunningStats(runningMean, runningVar!, mean!, var!.MulScalar((double)m / (m - 1)), momentum);
         return y;
     }
@@ -83,7 +83,7 @@ public static partial class F
         if (!useInputStats)
             return NormCore(op, input, new NormLayout(n, c, s, n, c, s), runningMean, runningVar, eps, weight, bias, out _, out _);
         var y = NormCore(op, input, new NormLayout(1, n * c, s, n, c, s), null, null, eps, weight, bias, out var mean, out var var);
-        if (runningMean != null && n > 0)
+        if (runningMean != null && n > 0 && mean != null)
             UpdateRunningStats(runningMean, runningVar!, mean!.Reshape(n, c).Mean(0), var!.MulScalar((double)s / (s - 1)).Reshape(n, c).Mean(0), momentum);
         return y;
     }
@@ -139,9 +139,16 @@ public static partial class F
     /// </summary>
     private static Tensor NormCore(string op, Tensor input, NormLayout l, Tensor? fixedMean, Tensor? fixedVar, double eps,
         Tensor? weight, Tensor? bias, out Tensor? mean, out Tensor? var) =>
-        input.DType == DType.Float32
+        input.IsMeta ? MetaNorm(op, input, weight, bias, out mean, out var)
+        : input.DType == DType.Float32
             ? NormCore<float>(op, input, l, fixedMean, fixedVar, eps, weight, bias, out mean, out var)
             : NormCore<double>(op, input, l, fixedMean, fixedVar, eps, weight, bias, out mean, out var);
+
+    private static Tensor MetaNorm(string op, Tensor input, Tensor? weight, Tensor? bias, out Tensor? mean, out Tensor? var)
+    {
+        mean = var = null;
+        return Analysis.MetaOps.Norm(op, input, weight != null || bias != null);
+    }
 
     private static Tensor NormCore<T>(string op, Tensor input, NormLayout l, Tensor? fixedMean, Tensor? fixedVar, double eps,
         Tensor? weight, Tensor? bias, out Tensor? meanT, out Tensor? varT) where T : unmanaged, IFloatingPointIeee754<T>

@@ -29,6 +29,7 @@ public static partial class F
             maps[j] = Kernels.Pad.IndexMap(inSize[j], pad[p], pad[p + 1], pm);
             outShape[dim] = maps[j].Length;
         }
+        if (input.IsMeta) return Analysis.MetaOps.Pad(input, outShape, pad);
         int outer = ShapeUtil.Numel(input.Shape[..lead]);
         var x = input.Detach().Contiguous();
         var y = Tensor.Zeros(outShape, input.DType);

@@ -154,13 +154,22 @@ public static partial class F
             if (c >= 0)
                 throw new ArgumentException($"{op}: window {c} of spatial dim {i} covers only padding (kernel_size {k[i]}, dilation {d[i]}, padding {p[i]}, input {spatial[i]})");
         }
+        if (input.IsMeta) return MetaMaxPool(op, input, lead, w, nd, k, s, p, d);
         return MaxPoolRun(op, input, x, lead, planes, w, nd);
+    }
+
+    private static (Tensor Output, Tensor Indices) MetaMaxPool(string op, Tensor input, int[] lead, PoolWindows w, int nd, int[]? k, int[]? s, int[]? p, int[]? d)
+    {
+        var shape = PoolOutShape(lead, w, nd);
+        return (Analysis.MetaOps.Pool(op, input, shape, w, nd, true, k, s, p, d), Analysis.MetaOps.Indices(shape));
     }
 
     private static (Tensor Output, Tensor Indices) AdaptiveMaxPoolNd(string op, int nd, Tensor input, int?[] outputSize)
     {
         var (x, lead, spatial, planes) = PoolInput(op, nd, input);
-        return MaxPoolRun(op, input, x, lead, planes, PoolWindows.Adaptive(spatial, AdaptiveSizes(op, nd, spatial, outputSize)), nd);
+        var w = PoolWindows.Adaptive(spatial, AdaptiveSizes(op, nd, spatial, outputSize));
+        if (input.IsMeta) return MetaMaxPool(op, input, lead, w, nd, null, null, null, null);
+        return MaxPoolRun(op, input, x, lead, planes, w, nd);
     }
 
     private static (Tensor Output, Tensor Indices) MaxPoolRun(string op, Tensor input, Tensor x, int[] lead, int planes, PoolWindows w, int nd)
@@ -182,13 +191,17 @@ public static partial class F
         var (k, s, p, d) = PoolAttrs(op, nd, kernelSize, stride, padding, null);
         if (divisorOverride == 0) throw new ArgumentException($"{op}: divisor_override must be non-zero, got 0");
         var (x, lead, spatial, planes) = PoolInput(op, nd, input);
-        return AvgPoolRun(op, input, x, lead, planes, SlidingWindows(op, spatial, k, s, p, d, ceilMode, countIncludePad), nd, divisorOverride ?? 0);
+        var w = SlidingWindows(op, spatial, k, s, p, d, ceilMode, countIncludePad);
+        if (input.IsMeta) return Analysis.MetaOps.Pool(op, input, PoolOutShape(lead, w, nd), w, nd, false, k, s, p, d);
+        return AvgPoolRun(op, input, x, lead, planes, w, nd, divisorOverride ?? 0);
     }
 
     private static Tensor AdaptiveAvgPoolNd(string op, int nd, Tensor input, int?[] outputSize)
     {
         var (x, lead, spatial, planes) = PoolInput(op, nd, input);
-        return AvgPoolRun(op, input, x, lead, planes, PoolWindows.Adaptive(spatial, AdaptiveSizes(op, nd, spatial, outputSize)), nd, 0);
+        var w = PoolWindows.Adaptive(spatial, AdaptiveSizes(op, nd, spatial, outputSize));
+        if (input.IsMeta) return Analysis.MetaOps.Pool(op, input, PoolOutShape(lead, w, nd), w, nd, false, null, null, null, null);
+        return AvgPoolRun(op, input, x, lead, planes, w, nd, 0);
     }
 
     private static Tensor AvgPoolRun(string op, Tensor input, Tensor x, int[] lead, int planes, PoolWindows w, int nd, int divisorOverride)

@@ -60,6 +60,7 @@ public static partial class F
         if (outSize.Any(o => o <= 0))
             throw new ArgumentException($"{op}: output size must be positive, got {ShapeUtil.Format(outSize)} for input shape {ShapeUtil.Format(input.Shape)}");
         ShapeUtil.Numel([.. input.Shape[..2], .. outSize]);
+        if (input.IsMeta) return Analysis.MetaOps.Interpolate(input, [.. input.Shape[..2], .. outSize], linearRank > 0);
 
         var taps = new AxisTaps?[k];
         for (int d = 0; d < k; d++)

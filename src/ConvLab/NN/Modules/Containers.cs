@@ -28,7 +28,7 @@ public sealed class Sequential : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        foreach (var l in _layers) input = l.Forward(input);
+        foreach (var l in _layers) input = l.Call(input);
         return input;
     }
 }
@@ -49,8 +49,8 @@ public sealed class Residual : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        var y = _body.Forward(input);
-        var s = _shortcut?.Forward(input) ?? input;
+        var y = _body.Call(input);
+        var s = _shortcut?.Call(input) ?? input;
         if (!y.Shape.SequenceEqual(s.Shape))
             throw new ArgumentException($"residual: body output {ShapeUtil.Format(y.Shape)} and shortcut output {ShapeUtil.Format(s.Shape)} differ; give a projection shortcut");
         return y.Add(s);
@@ -66,7 +66,7 @@ public sealed class DenseConcat : Module
     public DenseConcat(Module body) => _body = RegisterModule("body", body);
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Tensor.Cat([input, _body.Forward(input)], 1);
+    public override Tensor Forward(Tensor input) => Tensor.Cat([input, _body.Call(input)], 1);
 }
 
 /// <summary>Returns its input unchanged.</summary>

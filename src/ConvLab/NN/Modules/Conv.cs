@@ -265,5 +265,5 @@ public sealed class DepthwiseSeparableConv2d : Module
     public Conv2d Pointwise { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Pointwise.Forward(Depthwise.Forward(input));
+    public override Tensor Forward(Tensor input) => Pointwise.Call(Depthwise.Call(input));
 }

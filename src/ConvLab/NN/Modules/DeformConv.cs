@@ -81,7 +81,7 @@ public sealed class DeformConv2d : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        var branch = _convOffset.Forward(input);
+        var branch = _convOffset.Call(input);
         int offsetChannels = 2 * OffsetGroups * KernelSize[0] * KernelSize[1];
         var offset = branch.Narrow(1, 0, offsetChannels);
         Tensor? mask = null;
