@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Xunit;
 
 namespace ConvLab.Tests;
@@ -17,6 +18,55 @@ public class WorkedExamplesTests
     {
         var text = Run("compare", "stride", "--explain");
         Assert.Contains("O = floor((I - K + 2P) / S) + 1 = floor((227 - 11 + 2*0) / 4) + 1 = 55", text);
+    }
+
+    [Fact]
+    public void AlexNetConv1InASpecSummaryExplainsTheSameFiftyFive()
+    {
+        var text = Run("summary", "input 227x227x3, conv 11x11/4 96", "--explain");
+        Assert.Contains("O_h = floor((227 - 11 + 2*0) / 4) + 1 = 55", text);
+        Assert.Contains("[96, 55, 55]", text);
+    }
+
+    private static JsonElement[] Layers(JsonDocument doc) => [.. doc.RootElement.GetProperty("layers").EnumerateArray()];
+    private static int[] Ints(JsonElement e) => [.. e.EnumerateArray().Select(v => v.GetInt32())];
+
+    [Fact]
+    public void CourseTableConv3Pool2Fc3()
+    {
+        using var doc = JsonDocument.Parse(Run("summary", "INPUT 28x28x1, CONV3-10, POOL2, CONV3-10, POOL2, FLATTEN, FC-3", "--format", "json"));
+        var layers = Layers(doc);
+        Assert.Equal([1, 28, 28], Ints(doc.RootElement.GetProperty("input")));
+        Assert.Equal(new[] { "Conv2d", "MaxPool2d", "Conv2d", "MaxPool2d", "Flatten", "Linear" }, layers.Select(l => l.GetProperty("type").GetString()));
+        Assert.Equal(new[] { "[10,28,28]", "[10,14,14]", "[10,14,14]", "[10,7,7]", "[490]", "[3]" },
+            layers.Select(l => "[" + string.Join(",", Ints(l.GetProperty("output_shape"))) + "]"));
+        Assert.Equal(new long[] { 100, 0, 910, 0, 0, 1473 }, layers.Select(l => l.GetProperty("params").GetInt64()));
+        Assert.Equal(2483, doc.RootElement.GetProperty("total").GetProperty("params").GetInt64());
+    }
+
+    private const string ThreeLayerNet = "input 128x128x3, conv 5x5/2 64, conv 5x5/2 128, conv 5x5/2 256";
+
+    [Fact]
+    public void ThreeLayerFiveByFiveStrideTwoNetworkParametersAndReceptiveField()
+    {
+        using var doc = JsonDocument.Parse(Run("summary", ThreeLayerNet, "--format", "json"));
+        var layers = Layers(doc);
+        Assert.Equal(new long[] { 4864, 204928, 819456 }, layers.Select(l => l.GetProperty("params").GetInt64()));
+        Assert.Equal([29, 29], Ints(layers[^1].GetProperty("receptive_field")));
+        var text = Run("summary", ThreeLayerNet, "--format", "markdown");
+        Assert.Contains("4,864", text);
+        Assert.Contains("204,928", text);
+        Assert.Contains("819,456", text);
+        Assert.Contains("receptive field of the output: 29x29", Run("rf", ThreeLayerNet));
+    }
+
+    [Fact]
+    public void ASpecWithAnErrorExitsNonZeroWithTheCaret()
+    {
+        var (code, text) = CliTests.Convlab("summary", "INPUT 28x28x1, conv 96");
+        Assert.NotEqual(0, code);
+        Assert.Contains("expected a kernel size like 3x3 after 'conv', got '96' at column 21", text);
+        Assert.Contains("                      ^^", text);
     }
 
     [Fact]
