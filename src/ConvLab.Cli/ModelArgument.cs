@@ -8,7 +8,7 @@ namespace ConvLab.Cli;
 
 /// <summary>
 /// The MODEL argument and options shared by the calculator commands (summary, rf, memory): resolves a zoo name (or a
-/// spec string, once the spec parser is connected here) to a model and its default input, and parses <c>CxHxW</c> shapes.
+/// spec string, through <see cref="SpecParser"/>) to a model and its default input, and parses <c>CxHxW</c> shapes.
 /// </summary>
 internal static class ModelArgument
 {
@@ -49,6 +49,12 @@ internal static class ModelArgument
         if (string.IsNullOrWhiteSpace(model))
             throw new ArgumentException($"model: expected a zoo name or a spec string; zoo: {string.Join(", ", Zoo.Names)}");
         var key = model.Trim().ToLowerInvariant();
+        if (!Zoo.Names.Contains(key) && SpecParser.LooksLikeSpec(model))
+        {
+            if (classes != null) throw new ArgumentException("--classes: does not apply to a spec; its last layer sets the outputs");
+            var spec = SpecParser.Parse(model, input != null ? ParseShape(input) : null);
+            return (spec.Module, spec.InputShape);
+        }
         if (!Zoo.Names.Contains(key))
             throw new ArgumentException($"model: unknown model '{model}'. Give a zoo name ({string.Join(", ", Zoo.Names)}) or a spec string such as \"INPUT 28x28x1, CONV3-10, POOL2, FC-3\".");
         var (defClasses, defInput) = Defaults(key);

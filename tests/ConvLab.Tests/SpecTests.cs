@@ -52,6 +52,27 @@ public class SpecTests
     }
 
     [Fact]
+    public void ASpecModelTrains()
+    {
+        var g = new Generator(11);
+        var spec = SpecParser.Parse("INPUT 8x8x1, CONV3-4, RELU, POOL2, FLATTEN, FC-2", generator: g);
+        var x = Tensor.Randn([16, 1, 8, 8], g);
+        var y = Tensor.RandInt(0, 2, [16], g);
+        var opt = new ConvLab.Training.SGD(spec.Module.Parameters(), lr: 0.1, momentum: 0.9);
+        double first = 0, last = 0;
+        for (int step = 0; step < 30; step++)
+        {
+            opt.ZeroGrad();
+            var loss = NN.Functional.F.CrossEntropy(spec.Module.Forward(x), y);
+            loss.Backward();
+            opt.Step();
+            if (step == 0) first = loss.Item();
+            last = loss.Item();
+        }
+        Assert.True(last < 0.5 * first, $"loss {first} -> {last}");
+    }
+
+    [Fact]
     public void RepeatedGroupsExpandWithFreshLayers()
     {
         var spec = SpecParser.Parse("INPUT 32x32x3, [CONV3-8, RELU]*2, [conv 3x3/2 p1 16, relu] x2, gap, fc 10");
