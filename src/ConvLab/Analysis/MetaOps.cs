@@ -123,11 +123,11 @@ internal static class MetaOps
         var y = Output(op, outShape, x.DType, null, geo);
         if (T is { } t)
         {
-            // Mirrors Kernels.Conv: a column buffer of at most ColumnBudget elements per worker.
-            int rows = g.InChannels / g.Groups * g.KernelVolume, inner = g.OutPlane / Math.Max(1, g.OutSize[0]);
-            int tile = Math.Clamp(Kernels.Conv.ColumnBudget / Math.Max(1, rows * inner), 1, Math.Max(1, g.OutSize[0]));
-            long col = g.IsPointwise ? 0 : (long)rows * tile * inner * Tracer.ElementSize(x.DType);
-            t.Workspace(col * Math.Min(Threads.Count, Math.Max(1, g.Batch)));
+            // The dispatcher knows what the algorithm it would pick allocates for this shape.
+            var pass = transposed ? Kernels.ConvPass.BackwardInput : Kernels.ConvPass.Forward;
+            t.Workspace(x.DType == DType.Float64
+                ? Kernels.ConvDispatch.WorkspaceBytes<double>(ConvAlgorithm.Auto, pass, g)
+                : Kernels.ConvDispatch.WorkspaceBytes<float>(ConvAlgorithm.Auto, pass, g));
         }
         Report(op, y, macs.Int, flops.Int, explain);
         return y;
