@@ -32,5 +32,5 @@ public sealed class SimpleCnn : Module
     public Sequential Classifier { get; }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Classifier.Forward(Features.Forward(input));
+    public override Tensor Forward(Tensor input) => Classifier.Call(Features.Call(input));
 }

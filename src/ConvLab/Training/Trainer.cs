@@ -114,6 +114,7 @@ public sealed class Trainer
     private Dictionary<string, Tensor>? _best;
     private double _bestLoss = double.PositiveInfinity;
     private int _badEpochs;
+    private readonly StorageRecycler _recycler = new();
 
     /// <summary>Creates a trainer for a model with <paramref name="numClasses"/> outputs.</summary>
     public Trainer(Module model, Optimizer optimizer, LrScheduler? scheduler, IDataset train, IDataset? validation, int numClasses, TrainerOptions options)
@@ -172,14 +173,20 @@ public sealed class Trainer
                 cancellation.ThrowIfCancellationRequested();
                 step++;
                 if (!measured && step == warmup + 1) allocStart = GC.GetTotalAllocatedBytes(true);
-                var logits = _model.Forward(x);
-                var loss = F.CrossEntropy(logits, y);
-                double value = loss.Item();
-                if (!double.IsFinite(value)) throw Diverged(value, epoch, step, steps);
-                _optimizer.ZeroGrad();
-                loss.Backward();
-                _optimizer.Step();
-                metrics.Add(logits.Detach().Read<float>(), y.Read<long>(), value);
+                _recycler.Begin();
+                try
+                {
+                    var logits = _model.Forward(x);
+                    var loss = F.CrossEntropy(logits, y);
+                    double value = loss.Item();
+                    if (!double.IsFinite(value)) throw Diverged(value, epoch, step, steps);
+                    // Zeroed in place: the gradients then live in the same memory every step.
+                    _optimizer.ZeroGrad(setToNone: false);
+                    loss.Backward();
+                    _optimizer.Step();
+                    metrics.Add(logits.Detach().Read<float>(), y.Read<long>(), value);
+                }
+                finally { _recycler.End(LivesOn(_model)); }
                 progress?.StepCompleted(new StepProgress(epoch, _options.Epochs, step, steps, metrics.Loss, metrics.Top1, metrics.Count / clock.Elapsed.TotalSeconds));
             }
             double seconds = clock.Elapsed.TotalSeconds;
@@ -200,6 +207,10 @@ public sealed class Trainer
         }
         return LastValidation;
     }
+
+    /// <summary>Tensors a step creates that outlive it: gradients (and parameters and buffers, which a step may replace).</summary>
+    private static IEnumerable<Tensor?> LivesOn(Module model) =>
+        model.Parameters().SelectMany(p => new[] { p, p.Grad }).Concat(model.NamedBuffers().Select(b => b.Buffer));
 
     private TrainingDivergedException Diverged(double value, int epoch, int step, int steps)
     {
@@ -240,13 +251,19 @@ public sealed class Trainer
             var metrics = new ClassificationMetrics(numClasses);
             var loader = new DataLoader(data, batchSize, transform: transform, prefetch: false);
             int b = 0;
+            var recycler = new StorageRecycler();
             using (new NoGrad())
                 foreach (var (x, y) in loader.GetEpoch(0))
                 {
-                    var logits = model.Forward(x);
-                    if (logits.Rank != 2 || logits.Size(1) != numClasses)
-                        throw new ArgumentException($"evaluate: the model outputs {ShapeUtil.Format(logits.Shape)} but [N, {numClasses}] logits were expected");
-                    metrics.Add(logits.Read<float>(), y.Read<long>(), F.CrossEntropy(logits, y).Item());
+                    recycler.Begin();
+                    try
+                    {
+                        var logits = model.Forward(x);
+                        if (logits.Rank != 2 || logits.Size(1) != numClasses)
+                            throw new ArgumentException($"evaluate: the model outputs {ShapeUtil.Format(logits.Shape)} but [N, {numClasses}] logits were expected");
+                        metrics.Add(logits.Read<float>(), y.Read<long>(), F.CrossEntropy(logits, y).Item());
+                    }
+                    finally { recycler.End(LivesOn(model)); }
                     onBatch?.Invoke(++b, loader.BatchCount);
                 }
             return metrics;
