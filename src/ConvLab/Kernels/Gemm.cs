@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -23,6 +24,7 @@ internal static class Gemm
     private const int NcBytes = 384 * 4;       // B block columns: a KC x NC block (768 KB) stays in L2
     private const int McBytes = 2040 * 4;      // A block rows: an MC x KC block (4 MB) stays in L3 while B blocks stream past
     private const long ParallelWork = 1 << 20; // multiply-adds below which threads cost more than they save
+    private const int ThinRows = 3;            // at most this many rows or columns: no packing (see Thin)
 
     [ThreadStatic] private static GemmIsa? t_forced;
 
@@ -49,6 +51,7 @@ internal static class Gemm
         }
         CheckExtent("A", a, aOff, transA ? k : m, transA ? m : k, lda);
         CheckExtent("B", b, bOff, transB ? n : k, transB ? k : n, ldb);
+        if (Thin(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate)) return;
         // Element (i, p) of op(A) is a[aOff + i·ars + p·acs]; element (p, j) of op(B) is b[bOff + p·brs + j·bcs].
         var s = new Strides(transA ? 1 : lda, transA ? lda : 1, transB ? 1 : ldb, transB ? ldb : 1, ldc);
         GemmIsa isa = typeof(T) == typeof(float) || typeof(T) == typeof(double) ? BestIsa : GemmIsa.Scalar;
@@ -60,6 +63,50 @@ internal static class Gemm
             case GemmIsa.Vector128: Split<T, Vector128<T>, Ops128<T>>(m, n, k, a, aOff, b, bOff, c, cOff, s, accumulate); break;
             default: Split<T, T, OpsScalar<T>>(m, n, k, a, aOff, b, bOff, c, cOff, s, accumulate); break;
         }
+    }
+
+    /// <summary>
+    /// Products with at most <see cref="ThinRows"/> rows (or columns) use each element of the other operand
+    /// that few times, so packing it would cost more than the multiply: linear layers at batch 1, GEMV.
+    /// They run as dot products when both operands are K-contiguous (x·Wᵀ), or as row updates C_i += a_ip·B_p.
+    /// </summary>
+    private static bool Thin<T>(bool transA, bool transB, int m, int n, int k,
+        T[] a, int aOff, int lda, T[] b, int bOff, int ldb, T[] c, int cOff, int ldc, bool accumulate)
+        where T : unmanaged, INumber<T>
+    {
+        bool dots = !transA && transB && (m <= ThinRows || n <= ThinRows), rows = m <= ThinRows && !transB;
+        if (!dots && !rows) return false;
+        // Chunks of the longer side, whole rows or columns each, so threads never write the same element.
+        bool alongN = n >= m;
+        int extent = alongN ? n : m, chunks = Math.Min(extent, 4 * Threads.Count);
+        Threads.For(0, chunks, (long)m * n * k, ch =>
+        {
+            int x0 = (int)((long)extent * ch / chunks), x1 = (int)((long)extent * (ch + 1) / chunks);
+            int i0 = alongN ? 0 : x0, i1 = alongN ? m : x1, j0 = alongN ? x0 : 0, j1 = alongN ? x1 : n;
+            if (dots)
+            {
+                // B row outermost: it is read from memory once and stays in L1 for the other rows of A.
+                for (int j = j0; j < j1; j++)
+                {
+                    var bj = b.AsSpan(bOff + j * ldb, k);
+                    for (int i = i0; i < i1; i++)
+                    {
+                        T d = TensorPrimitives.Dot<T>(a.AsSpan(aOff + i * lda, k), bj);
+                        ref T cij = ref c[cOff + i * ldc + j];
+                        cij = accumulate ? cij + d : d;
+                    }
+                }
+                return;
+            }
+            for (int i = i0; i < i1; i++)
+            {
+                var ci = c.AsSpan(cOff + i * ldc + j0, j1 - j0);
+                if (!accumulate) ci.Clear();
+                for (int p = 0; p < k; p++)
+                    TensorPrimitives.MultiplyAdd<T>(b.AsSpan(bOff + p * ldb + j0, j1 - j0), transA ? a[aOff + p * lda + i] : a[aOff + i * lda + p], ci, ci);
+            }
+        });
+        return true;
     }
 
     private readonly record struct Strides(int Ars, int Acs, int Brs, int Bcs, int Ldc);
