@@ -48,11 +48,12 @@ sealed record Result(Case Case, double[] ConvLabSeconds, double[] PeerSeconds, i
 /// <summary>
 /// Times cases side by side: warm-up of both, then <c>repeats</c> samples per side, alternating which side
 /// goes first (ABBA) so drift and the other side's leftover work hit both equally. A sample is as many
-/// back-to-back calls as fill ~50 ms (same count for both sides), so tiny jobs are not lost in timer noise.
+/// back-to-back calls as fill ~50 ms of the faster side (same count for both sides, capped so the slower
+/// side's sample stays under ~2 s), so tiny jobs are not lost in timer noise.
 /// </summary>
 static class Runner
 {
-    private const double SampleSeconds = 0.05;
+    private const double SampleSeconds = 0.05, MaxSampleSeconds = 2;
 
     // Between samples both sides' worker threads (.NET pool, libtorch's OpenMP) stop spinning, so neither
     // side's idle-wait steals a core from the other's timed calls.
@@ -70,6 +71,8 @@ static class Runner
             warmC += tc; warmP += tp;
         }
         int calls = (int)Math.Clamp(Math.Ceiling(SampleSeconds / Math.Max(Math.Min(tc, tp), 1e-9)), 1, 10_000);
+        // ...but a sample of the slower side stays under ~2 s when the two are far apart.
+        calls = Math.Max(1, Math.Min(calls, (int)(MaxSampleSeconds / Math.Max(tc, tp))));
         var cl = new double[repeats];
         var pe = new double[repeats];
         for (int r = 0; r < repeats; r++)
