@@ -18,7 +18,9 @@ public static partial class F
     /// 2-d convolution (PyTorch's <c>F.conv2d</c>, plus <c>nn.Conv2d</c>'s padding modes: with
     /// <paramref name="paddingMode"/> reflect/replicate/circular the input is padded with that mode and
     /// convolved without padding). Input (N, C_in, H, W) or (C_in, H, W), weight (C_out, C_in/groups, kH, kW).
-    /// Sizes take one entry per spatial dimension or a single entry for all.
+    /// Sizes take one entry per spatial dimension or a single entry for all. <c>algorithm</c> forces how it is
+    /// computed (<see cref="ConvAlgorithm"/>; every pass the algorithm has, the others on Auto's choice); forcing one
+    /// that cannot run the shape throws an <see cref="ArgumentException"/> saying why.
     /// </summary>
     public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias = null, int[]? stride = null, int[]? padding = null, int[]? dilation = null, int groups = 1, string paddingMode = "zeros", ConvAlgorithm algorithm = ConvAlgorithm.Auto)
         => ConvNd("conv2d", 2, input, weight, bias, stride, padding, null, dilation, groups, paddingMode, algorithm);
