@@ -191,6 +191,8 @@ public class AnalysisTests
         Assert.StartsWith("optimizer:", Assert.Throws<ArgumentException>(() => Summary.Of(model, [3, 8, 8], optimizer: "lbfgs")).Message);
         Assert.StartsWith("conv2d:", Assert.Throws<ArgumentException>(() => Summary.Of(model, [2, 8, 8])).Message);
         Assert.Throws<InvalidOperationException>(() => Tensor.Meta([2, 2]).ToArray());
+        Assert.Throws<InvalidOperationException>(() => Tensor.Meta([2, 2])[0, 1]);
+        Assert.Contains("device='meta'", Tensor.Meta([2, 3]).ToString());
     }
 }
 
