@@ -49,6 +49,7 @@ internal static class ModelArgument
         if (string.IsNullOrWhiteSpace(model))
             throw new ArgumentException($"model: expected a zoo name or a spec string; zoo: {string.Join(", ", Zoo.Names)}");
         var key = model.Trim().ToLowerInvariant();
+        // Anything that is not a zoo name is meant for the spec-notation parser, connected here when it is merged.
         if (!Zoo.Names.Contains(key))
             throw new ArgumentException($"model: unknown model '{model}'. Give a zoo name ({string.Join(", ", Zoo.Names)}) or a spec string such as \"INPUT 28x28x1, CONV3-10, POOL2, FC-3\".");
         var (defClasses, defInput) = Defaults(key);

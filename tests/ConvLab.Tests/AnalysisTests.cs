@@ -63,6 +63,11 @@ public class AnalysisTests
             Assert.Equal(real[^1].Shape[1..], s.OutputShape);
             Assert.Equal(model.ParameterCount(), s.Layers.Sum(l => l.Params));
         }
+        // The meta pass at full size (milliseconds, no arithmetic).
+        int[] full = a[0] == 3 ? [3, name is "darknet53" or "yolov3" ? 416 : 224, name is "darknet53" or "yolov3" ? 416 : 224] : name == "unet" ? [1, 572, 572] : a;
+        var big = Summary.Of(model, full, 32);
+        Assert.True(big.OutputShape.Length > 0 && big.Macs > 0 && big.Memory.TotalBytes > big.ModelBytes);
+        if (model is ResNet or MobileNetV2 or DenseNet121 or AlexNet) Assert.Equal([1000], big.OutputShape);
     }
 
     [Fact]
