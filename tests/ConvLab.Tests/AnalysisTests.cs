@@ -63,6 +63,11 @@ public class AnalysisTests
             Assert.Equal(real[^1].Shape[1..], s.OutputShape);
             Assert.Equal(model.ParameterCount(), s.Layers.Sum(l => l.Params));
         }
+        // The meta pass at full size (milliseconds, no arithmetic).
+        int[] full = a[0] == 3 ? [3, name is "darknet53" or "yolov3" ? 416 : 224, name is "darknet53" or "yolov3" ? 416 : 224] : name == "unet" ? [1, 572, 572] : a;
+        var big = Summary.Of(model, full, 32);
+        Assert.True(big.OutputShape.Length > 0 && big.Macs > 0 && big.Memory.TotalBytes > big.ModelBytes);
+        if (model is ResNet or MobileNetV2 or DenseNet121 or AlexNet) Assert.Equal([1000], big.OutputShape);
     }
 
     [Fact]
@@ -191,6 +196,8 @@ public class AnalysisTests
         Assert.StartsWith("optimizer:", Assert.Throws<ArgumentException>(() => Summary.Of(model, [3, 8, 8], optimizer: "lbfgs")).Message);
         Assert.StartsWith("conv2d:", Assert.Throws<ArgumentException>(() => Summary.Of(model, [2, 8, 8])).Message);
         Assert.Throws<InvalidOperationException>(() => Tensor.Meta([2, 2]).ToArray());
+        Assert.Throws<InvalidOperationException>(() => Tensor.Meta([2, 2])[0, 1]);
+        Assert.Contains("device='meta'", Tensor.Meta([2, 3]).ToString());
     }
 }
 

@@ -231,6 +231,7 @@ public sealed partial class Tensor
 
     private int ElementOffset(int[] index)
     {
+        if (IsMeta) throw new InvalidOperationException("index: a meta tensor has no data");
         if (index.Length != Rank)
             throw new ArgumentException($"index: tensor has {Rank} dimensions but {index.Length} indices were given");
         int off = _offset;
@@ -267,6 +268,6 @@ public sealed partial class Tensor
     };
 
     /// <inheritdoc/>
-    public override string ToString() => TensorFormatter.Format(this);
+    public override string ToString() => IsMeta ? $"tensor(..., size={ShapeUtil.Format(_shape)}, device='meta')" : TensorFormatter.Format(this);
 }
 
