@@ -63,21 +63,21 @@ public sealed class ScalePyramid : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        var f = Pyramid(input).Select(x => F.Relu(_stem.Forward(x))).ToArray();
+        var f = Pyramid(input).Select(x => F.Relu(_stem.Call(x))).ToArray();
         foreach (var (same, coarser) in _layers)
         {
             var next = new Tensor[f.Length];
             for (int s = 0; s < f.Length; s++)
             {
-                var y = same.Forward(f[s]);
+                var y = same.Call(f[s]);
                 if (s + 1 < f.Length)
-                    y = y.Add(coarser.Forward(F.Interpolate(f[s + 1], size: [f[s].Shape[2], f[s].Shape[3]])));
+                    y = y.Add(coarser.Call(F.Interpolate(f[s + 1], size: [f[s].Shape[2], f[s].Shape[3]])));
                 next[s] = F.Relu(y);
             }
             f = next;
         }
         var pooled = f.Select(x => F.GlobalAvgPool2d(x).Flatten(1)).ToArray();
-        return _fc.Forward(Tensor.Cat(pooled, 1));
+        return _fc.Call(Tensor.Cat(pooled, 1));
     }
 
     /// <summary>One pyramid layer: the shared same-scale and coarser-scale convolutions (applied by <see cref="ScalePyramid.Forward"/>).</summary>
