@@ -23,8 +23,12 @@ internal static class CalculatorOutput
 
     internal static string MB(double bytes) => (bytes / (1024.0 * 1024.0)).ToString("0.00", Inv) + " MB";
 
-    internal static IAnsiConsole Console(TextWriter output) =>
-        AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+    internal static IAnsiConsole Console(TextWriter output)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
+        console.Profile.Width = 250; // wide tables are not wrapped when the output is redirected
+        return console;
+    }
 
     /// <summary>Writes a table (header + rows) as Spectre table or Markdown.</summary>
     internal static void Table(TextWriter output, string format, string[] header, IEnumerable<string[]> rows)

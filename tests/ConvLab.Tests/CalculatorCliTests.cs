@@ -79,15 +79,19 @@ public class CalculatorCliTests
     [Fact]
     public void RfAndMemoryCommands()
     {
-        var (code, text, err) = Convlab("rf", "vgg16", "--format", "json");
+        var (code, text, err) = Convlab("rf", "resnet18", "--format", "json");
         Assert.True(code == 0, err);
         using (var doc = JsonDocument.Parse(text))
         {
-            var convs = doc.RootElement.GetProperty("layers").EnumerateArray().Where(l => l.GetProperty("type").GetString() == "Conv2d").ToList();
-            // VGG-16's last conv: the classic 212-pixel receptive field with jump 16.
-            Assert.Equal(212, convs[^1].GetProperty("receptive_field")[0].GetInt32());
-            Assert.Equal(16, convs[^1].GetProperty("jump")[0].GetInt32());
+            var last = doc.RootElement.GetProperty("layers").EnumerateArray().Last(l => l.GetProperty("type").GetString() == "Conv2d");
+            // ResNet-18's last convolution: the published 435-pixel receptive field with jump 32 (residual merges take the union).
+            Assert.Equal("layer4.1.conv2", last.GetProperty("name").GetString());
+            Assert.Equal(435, last.GetProperty("receptive_field")[0].GetInt32());
+            Assert.Equal(32, last.GetProperty("jump")[1].GetInt32());
         }
+        var (tcode, table, terr) = Convlab("rf", "lenet5", "--explain");
+        Assert.True(tcode == 0, terr);
+        Assert.Contains("RF_h = 6 + (5 - 1)*1*2 = 14", table); // conv2 after conv1 (5x5) and a 2x2 pool
         var (mcode, mtext, merr) = Convlab("memory", "resnet18", "--batch", "8", "--optimizer", "sgd", "--format", "json");
         Assert.True(mcode == 0, merr);
         using var m = JsonDocument.Parse(mtext);

@@ -34,6 +34,10 @@ public abstract class Node
     {
         _released = true;
         ReleaseSaved();
+        // Only the producers of non-leaf inputs are still needed (to refuse a second backward); holding the tensors
+        // themselves would keep every activation of a finished step alive for as long as its loss is referenced.
+        for (int i = 0; i < _inputs.Length; i++)
+            if (_inputs[i] is { GradFn: not null } t) _inputs[i] = t.GraphStub();
     }
 
     /// <summary>True when input <paramref name="i"/> needs a gradient (lets Apply skip work).</summary>

@@ -82,6 +82,9 @@ public sealed partial class Tensor
         return new(NewStorage(dtype, 0), shape.ToArray());
     }
 
+    /// <summary>A data-less stand-in with this tensor's shape, dtype and producer, for a released autograd graph.</summary>
+    internal Tensor GraphStub() => new(NewStorage(DType, 0), _shape) { GradFn = GradFn, _requiresGrad = _requiresGrad };
+
     /// <summary>True for a data-less <see cref="Meta"/> tensor (and its views).</summary>
     public bool IsMeta => Storage.Length == 0 && Numel > 0;
 
