@@ -261,7 +261,7 @@ public static partial class SpecParser
             else
             {
                 var at = nodes.Count > 0 ? FirstWord(nodes[0]) : new Tok(Kind.End, "", 0);
-                throw Error(text, at, "expected 'INPUT HxWxC' (like INPUT 28x28x1) as the first layer, or an input shape given separately");
+                throw Error(text, at, "expected 'INPUT HxWxC' (like INPUT 28x28x1) as the first layer, or an input shape given separately (CLI: --input CxHxW)");
             }
             var input = _shape;
             Walk(nodes);
