@@ -33,7 +33,7 @@ internal static class ModelArgument
     /// <summary>Defaults per zoo model: number of classes and input shape (C, H, W).</summary>
     internal static (int Classes, int[] Input) Defaults(string name) => name.ToLowerInvariant() switch
     {
-        "lenet5" => (10, [1, 28, 28]),
+        "lenet5" or "simple_cnn" => (10, [1, 28, 28]),
         "cifar_resnet18" => (10, [3, 32, 32]),
         "unet" => (2, [1, 572, 572]),
         "yolov1_head" => (20, [1024, 7, 7]),

@@ -16,7 +16,7 @@ public class AnalysisTests
 
     private static (int[] A, int[] B) SmallInputs(string name) => name switch
     {
-        "lenet5" => ([1, 28, 28], [1, 28, 28]),
+        "lenet5" or "simple_cnn" => ([1, 28, 28], [1, 28, 28]),
         "unet" => ([1, 32, 32], [1, 40, 48]),
         "alexnet" => ([3, 64, 64], [3, 64, 80]),
         "yolov1_head" => ([1024, 7, 7], [1024, 7, 7]),
@@ -38,7 +38,7 @@ public class AnalysisTests
         _ => Zoo.Create(name, ModelClasses(name), new Generator(1)),
     };
 
-    private static int ModelClasses(string name) => name switch { "lenet5" => 10, "fcn32s" => 21, "unet" => 2, "yolov3" => 80, _ => 1000 };
+    private static int ModelClasses(string name) => name switch { "lenet5" or "simple_cnn" => 10, "fcn32s" => 21, "unet" => 2, "yolov3" => 80, _ => 1000 };
 
     [Theory]
     [MemberData(nameof(ZooInputs))]
