@@ -56,7 +56,7 @@ internal static class Activation
             case ActKind.Tanh: // 1 - y²
                 TensorPrimitives.Multiply(y, y, gx); TensorPrimitives.Subtract(T.One, gx, gx);
                 TensorPrimitives.Multiply(gx, gy, gx); break;
-            case ActKind.Relu: Chain(new Relu<T>(), x, y, gy, gx); break;
+            case ActKind.Relu: ReluBackward(x, gy, gx); break;
             case ActKind.LeakyRelu: Chain(new LeakyRelu<T>(a), x, y, gy, gx); break;
             case ActKind.Gelu: Chain(new Gelu<T>(), x, y, gy, gx); break;
             case ActKind.GeluTanh: Chain(new GeluTanh<T>(), x, y, gy, gx); break;
@@ -74,6 +74,19 @@ internal static class Activation
         where T : unmanaged, IFloatingPointIeee754<T> where TAct : struct, IActivation<T>
     {
         for (int i = 0; i < x.Length; i++) y[i] = f.Value(x[i]);
+    }
+
+    /// <summary>gx = x &gt; 0 ? gy : 0, a select rather than gy·1{x &gt; 0}: the most frequent backward of a CNN, kept SIMD.</summary>
+    private static void ReluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> gy, Span<T> gx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+            for (; i <= x.Length - Vector<T>.Count; i += Vector<T>.Count)
+            {
+                var xv = new Vector<T>(x[i..]);
+                Vector.ConditionalSelect(Vector.GreaterThan(xv, Vector<T>.Zero), new Vector<T>(gy[i..]), Vector<T>.Zero).CopyTo(gx[i..]);
+            }
+        for (; i < x.Length; i++) gx[i] = x[i] > T.Zero ? gy[i] : T.Zero;
     }
 
     private static void Chain<T, TAct>(TAct f, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> gy, Span<T> gx)

@@ -111,7 +111,8 @@ internal static class Conv
         {
             var gate = new object();
             bool weights = pass == ConvPass.BackwardWeight;
-            Parallel.For(0, g.Batch, Threads.Options, () => (ws: new T[workspace], acc: weights ? new T[dstLen] : null),
+            // Pooled so that a training step does not hand a workspace per worker to the GC on every call.
+            Parallel.For(0, g.Batch, Threads.Options, () => (ws: ArrayPool<T>.Shared.Rent(workspace), acc: weights ? RentCleared<T>(dstLen) : null),
                 (n, _, local) =>
                 {
                     if (weights) image(n, local.acc!, 0, local.ws);
@@ -120,14 +121,23 @@ internal static class Conv
                 },
                 local =>
                 {
+                    ArrayPool<T>.Shared.Return(local.ws);
                     if (!weights) return;
-                    lock (gate) TensorPrimitives.Add(dst.AsSpan(dstOff, dstLen), local.acc!, dst.AsSpan(dstOff, dstLen));
+                    lock (gate) TensorPrimitives.Add(dst.AsSpan(dstOff, dstLen), local.acc.AsSpan(0, dstLen), dst.AsSpan(dstOff, dstLen));
+                    ArrayPool<T>.Shared.Return(local.acc!);
                 });
             return;
         }
         var ws = ArrayPool<T>.Shared.Rent(workspace);
         for (int n = 0; n < g.Batch; n++) image(n, dst, dstOff, ws);
         ArrayPool<T>.Shared.Return(ws);
+    }
+
+    private static T[] RentCleared<T>(int n)
+    {
+        var a = ArrayPool<T>.Shared.Rent(n);
+        a.AsSpan(0, n).Clear();
+        return a;
     }
 
     /// <summary>One image of a pass, every group, in tiles of <paramref name="tile"/> outermost output rows.</summary>
