@@ -69,14 +69,14 @@ namespace ConvLab.Kernels
         /// <summary>True when the algorithm has its own kernel for the pass (given it can run the geometry).</summary>
         private static bool HasPass(ConvAlgorithm algo, ConvPass pass) => !(algo == ConvAlgorithm.Winograd && pass == ConvPass.BackwardWeight);
 
-        /// <summary>The algorithm a pass runs on: the forced one where it has that pass, else Auto's pick.</summary>
-        public static ConvAlgorithm Resolve(ConvAlgorithm algo, ConvPass pass, ConvGeometry g)
+        /// <summary>The algorithm a pass runs on: the forced one where it has that pass, else Auto's pick (<paramref name="single"/>: float32 data).</summary>
+        public static ConvAlgorithm Resolve(ConvAlgorithm algo, ConvPass pass, ConvGeometry g, bool single = true)
         {
             if (algo != ConvAlgorithm.Auto && WhyNot(algo, g) == null && HasPass(algo, pass)) return algo;
             if (g.Dims <= 2 && g.InPerGroup == 1) return ConvAlgorithm.Depthwise;
             if (g.IsOneByOne) return ConvAlgorithm.Gemm1x1;
             if (pass != ConvPass.BackwardWeight && WhyNot(ConvAlgorithm.Winograd, g) == null
-                && g.InPerGroup >= WinogradMinChannels && g.OutPerGroup >= WinogradMinChannels && Winograd.Tiles(pass, g) >= WinogradMinTiles)
+                && g.InPerGroup >= WinogradMinChannels && g.OutPerGroup >= WinogradMinChannels && Winograd.Tiles(pass, g, single) >= WinogradMinTiles)
                 return ConvAlgorithm.Winograd;
             if (g.Dims <= 2 && g.InPerGroup <= DirectMaxInChannels) return ConvAlgorithm.Direct;
             return ConvAlgorithm.Im2colGemm;
@@ -86,7 +86,7 @@ namespace ConvLab.Kernels
         public static void Run<T>(ConvAlgorithm algo, ConvPass pass, T[] a, int aOff, T[] b, int bOff, T[] dst, int dstOff, ConvGeometry g)
             where T : unmanaged, IFloatingPointIeee754<T>
         {
-            switch (Resolve(algo, pass, g))
+            switch (Resolve(algo, pass, g, typeof(T) == typeof(float)))
             {
                 case ConvAlgorithm.Direct:
                 case ConvAlgorithm.Depthwise: ConvDirect.Run(pass, a, aOff, b, bOff, dst, dstOff, g); break;
@@ -99,10 +99,11 @@ namespace ConvLab.Kernels
         /// <summary>Workspace bytes the resolved algorithm of a pass allocates (beyond inputs and outputs).</summary>
         public static long WorkspaceBytes<T>(ConvAlgorithm algo, ConvPass pass, ConvGeometry g) where T : unmanaged
         {
-            long elems = Resolve(algo, pass, g) switch
+            bool single = typeof(T) == typeof(float);
+            long elems = Resolve(algo, pass, g, single) switch
             {
                 ConvAlgorithm.Direct or ConvAlgorithm.Depthwise => ConvDirect.Workspace<T>(pass, g) * Threads.Count,
-                ConvAlgorithm.Winograd => Winograd.Workspace(pass, g),
+                ConvAlgorithm.Winograd => Winograd.Workspace(pass, g, single),
                 ConvAlgorithm.Gemm1x1 => ConvGemm1x1.Workspace(g),
                 _ => Conv.Workspace(g),
             };

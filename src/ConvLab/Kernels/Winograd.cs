@@ -44,20 +44,25 @@ internal static class Winograd
         [1, 1, 1, 1, 1, 0, 0, 1, -1, 2, -2, 0, 0, 1, 1, 4, 4, 0, 0, 1, -1, 8, -8, 1]);
 
     /// <summary>
-    /// Output tile size a pass uses: F(4x4) unless the output is so small that its partial tiles waste most of
-    /// the work (measured: F(4x4) beats F(2x2) already on 7x7 outputs, 1.4x at 8x512x7x7).
+    /// Output tile size a pass uses. float32 always gets F(2x2): F(4x4)'s transforms (entries up to 8, heavy
+    /// cancellation in Aᵀ M A) give 10-50x im2col's rounding error (rms 4e-6, max 2e-5 at 32x512x4x4 vs
+    /// 3e-7), which in a ReLU network flips activations near zero and shows up as 1e-2 gradient errors
+    /// (cifar_resnet18, see ARCHITECTURE.md); F(2x2) stays within ~2x im2col. float64 keeps F(4x4) unless
+    /// the output is so small that its partial tiles waste most of the work (measured: F(4x4) beats F(2x2)
+    /// already on 7x7 outputs, 1.4x at 8x512x7x7).
     /// </summary>
-    public static int TileFor(ConvPass pass, ConvGeometry g)
+    public static int TileFor(ConvPass pass, ConvGeometry g, bool single)
     {
         if (TileOverride != 0) return TileOverride;
+        if (single) return 2;
         var o = pass == ConvPass.BackwardInput ? g.InSize : g.OutSize;
         return Math.Min(o[0], o[1]) >= 6 ? 4 : 2;
     }
 
     /// <summary>Output tiles of a pass over the whole batch: the filter transform is amortised over these.</summary>
-    public static long Tiles(ConvPass pass, ConvGeometry g)
+    public static long Tiles(ConvPass pass, ConvGeometry g, bool single)
     {
-        int m = TileFor(pass, g);
+        int m = TileFor(pass, g, single);
         var o = pass == ConvPass.BackwardInput ? g.InSize : g.OutSize;
         return (long)g.Batch * ((o[0] + m - 1) / m) * ((o[1] + m - 1) / m);
     }
@@ -72,9 +77,9 @@ internal static class Winograd
         Math.Clamp(ChunkBudget / Math.Max(1, alpha2 * tw * (cin + cout)), 1, Math.Max(1, n * th));
 
     /// <summary>Workspace elements: transformed filters, one chunk of V and M, and the per-worker transform scratch.</summary>
-    public static long Workspace(ConvPass pass, ConvGeometry g)
+    public static long Workspace(ConvPass pass, ConvGeometry g, bool single)
     {
-        var tf = TileFor(pass, g) == 4 ? F4 : F2;
+        var tf = TileFor(pass, g, single) == 4 ? F4 : F2;
         var (cin, cout, _, _, oh, ow, _, _) = Shape(pass, g);
         int a = tf.Alpha, a2 = a * a, th = (oh + tf.M - 1) / tf.M, tw = (ow + tf.M - 1) / tf.M;
         long sc = Strips(tf, a2, cin, cout, th, tw, g.Batch), tc = sc * tw;
@@ -87,7 +92,7 @@ internal static class Winograd
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (pass == ConvPass.BackwardWeight) throw new InvalidOperationException("Winograd has no weight-gradient pass");
-        var tf = TileFor(pass, g) == 4 ? F4 : F2;
+        var tf = TileFor(pass, g, typeof(T) == typeof(float)) == 4 ? F4 : F2;
         var (cin, cout, ih, iw, oh, ow, pt, pl) = Shape(pass, g);
         int n = g.Batch, G = g.Groups, cinG = cin / G, coutG = cout / G, m = tf.M, al = tf.Alpha, a2 = al * al;
         dst.AsSpan(dstOff, n * cout * oh * ow).Clear();
