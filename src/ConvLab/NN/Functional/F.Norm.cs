@@ -155,34 +155,43 @@ public static partial class F
     {
         var x = input.Detach().Contiguous();
         var shape = input.Shape.ToArray();
-        var mean = new T[l.G]; var rstd = new T[l.G];
+        var mean = StorageRecycler.Take<T>(l.G); var rstd = StorageRecycler.Take<T>(l.G);
+        var var = fixedMean == null ? StorageRecycler.Take<T>(l.G) : null;
         meanT = varT = null;
         if (fixedMean != null)
         {
             var fm = fixedMean.ToDoubleArray(); var fv = fixedVar!.ToDoubleArray();
             for (int i = 0; i < l.G; i++) { mean[i] = T.CreateTruncating(fm[i]); rstd[i] = T.CreateTruncating(1 / Math.Sqrt(fv[i] + eps)); }
         }
+        var w = weight?.Detach().Contiguous(); var b = bias?.Detach().Contiguous();
+        T[]? wArr = w?.Buffer<T>(), bArr = b?.Buffer<T>();
+        int wOff = w?.StorageOffset ?? 0, bOff = b?.StorageOffset ?? 0;
+        var y = StorageRecycler.Take<T>(x.Numel);
+        // Batch and instance norm (one affine channel per statistics group) save only the input and statistics;
+        // layer and group norm, whose affine varies inside a group, save the normalised input.
+        bool fused = l.C > 0 && l.Q == l.Inner && (long)l.P * l.G == (long)l.Outer * l.C && (l.P == 1 || l.G % l.C == 0);
+        T[]? xhat = null;
+        if (fused)
+            Kernels.Norm.GroupAffineForward(x.Buffer<T>(), x.StorageOffset, l.P, l.G, l.Q, l.C, wArr, wOff, bArr, bOff, eps,
+                fixedMean != null, mean, rstd, var, y);
         else
         {
-            var var = new T[l.G];
-            Kernels.Norm.Moments(x.Buffer<T>(), x.StorageOffset, l.P, l.G, l.Q, mean, var);
-            T e = T.CreateTruncating(eps);
-            for (int i = 0; i < l.G; i++) rstd[i] = T.One / T.Sqrt(var[i] + e);
-            meanT = new Tensor(mean, [l.G]); varT = new Tensor(var, [l.G]);
+            if (var != null)
+            {
+                Kernels.Norm.Moments(x.Buffer<T>(), x.StorageOffset, l.P, l.G, l.Q, mean, var);
+                for (int i = 0; i < l.G; i++) rstd[i] = T.CreateTruncating(1 / Math.Sqrt(double.CreateTruncating(var[i]) + eps));
+            }
+            xhat = w != null || b != null ? StorageRecycler.Take<T>(x.Numel) : y;
+            Kernels.Norm.Normalize(x.Buffer<T>(), x.StorageOffset, l.P, l.G, l.Q, mean, rstd, xhat);
+            if (xhat != y) Kernels.Norm.ScaleShift(xhat, l.Outer, l.C, l.Inner, wArr, wOff, bArr, bOff, y);
         }
-        var xhat = new T[x.Numel];
-        Kernels.Norm.Normalize(x.Buffer<T>(), x.StorageOffset, l.P, l.G, l.Q, mean, rstd, xhat);
-        var w = weight?.Detach().Contiguous(); var b = bias?.Detach().Contiguous();
-        var y = xhat;
-        if (w != null || b != null)
-        {
-            y = new T[xhat.Length];
-            Kernels.Norm.ScaleShift(xhat, l.Outer, l.C, l.Inner, w?.Buffer<T>(), w?.StorageOffset ?? 0, b?.Buffer<T>(), b?.StorageOffset ?? 0, y);
-        }
+        if (var != null) { meanT = new Tensor(mean, [l.G]); varT = new Tensor(var, [l.G]); }
         var output = new Tensor(y, shape);
         if (!Engine.WillRecord(input, weight, bias)) return output;
         var affineShape = (weight ?? bias)?.Shape.ToArray() ?? [];
-        var node = new NormBackward(op + "Backward", new Tensor(xhat, shape), new Tensor(rstd, [l.G]), l, w, affineShape, fixedMean != null);
+        var saved = xhat != null ? new Tensor(xhat, shape) : x;
+        var node = new NormBackward(op + "Backward", saved, fused ? new Tensor(mean, [l.G]) : null, new Tensor(rstd, [l.G]), l, w,
+            affineShape, fixedMean != null);
         return Engine.Record(output, node, input, weight, bias);
     }
 }
