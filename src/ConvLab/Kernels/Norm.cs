@@ -17,45 +17,58 @@ internal static class Norm
     /// <summary>Per-group mean and biased variance (two passes, so large means do not cancel the variance).</summary>
     public static void Moments<T>(T[] x, int xOff, int p, int g, int q, T[] mean, T[] var)
         where T : unmanaged, IFloatingPointIeee754<T> =>
-        ForEachGroup(g, (long)p * g * q, gi => GroupMoments(x, xOff, p, g, q, gi, out mean[gi], out var[gi]));
+        ForEachGroup(g, (long)p * g * q, gi =>
+        {
+            var (m, v) = GroupMoments(x, xOff, p, g, q, gi);
+            mean[gi] = T.CreateTruncating(m); var[gi] = T.CreateTruncating(v);
+        });
 
     /// <summary>
-    /// Mean and biased variance of group gi: each contiguous row is summed vectorised in T, rows are
-    /// accumulated in double (float32 sums over ~10⁵ elements would otherwise lose digits), and the variance
-    /// is a second pass over deviations from the mean, never E[x²] - E[x]².
+    /// Mean and biased variance of group gi in double: each contiguous row is summed vectorised in T and rows
+    /// are accumulated in double (float32 sums over ~10⁵ elements would otherwise lose digits); the variance is
+    /// a second pass over deviations from the mean rounded to T (exact differences for nearby values), corrected
+    /// for that rounding — never E[x²] - E[x]².
     /// </summary>
-    private static void GroupMoments<T>(T[] x, int xOff, int p, int g, int q, int gi, out T mean, out T var)
+    private static (double Mean, double Var) GroupMoments<T>(T[] x, int xOff, int p, int g, int q, int gi)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         double count = (double)p * q, s = 0, ss = 0;
         for (int pi = 0; pi < p; pi++) s += double.CreateTruncating(TensorPrimitives.Sum<T>(x.AsSpan(xOff + (pi * g + gi) * q, q)));
-        mean = T.CreateTruncating(s / count);
-        for (int pi = 0; pi < p; pi++) ss += double.CreateTruncating(SumSquaredDeviation<T>(x.AsSpan(xOff + (pi * g + gi) * q, q), mean));
-        var = T.CreateTruncating(ss / count);
+        double m = s / count;
+        T mt = T.CreateTruncating(m);
+        for (int pi = 0; pi < p; pi++) ss += double.CreateTruncating(SumSquaredDeviation<T>(x.AsSpan(xOff + (pi * g + gi) * q, q), mt));
+        double dm = m - double.CreateTruncating(mt);
+        return (m, Math.Max(0, ss / count - dm * dm));
     }
 
     /// <summary>
     /// Fused forward for norms whose affine channel is constant within a statistics group (batch and instance
     /// norm, where channel = g mod C): per group, while its rows are cache-hot, the batch moments (unless
     /// <paramref name="fixedStats"/>, when <paramref name="mean"/> and <paramref name="rstd"/> are given) and then
-    /// y = (x - mean)·(w·rstd) + b in one pass, so no normalised copy of the input is materialised.
+    /// y = (x - mean)·(w·rstd) + b in one pass, so no normalised copy of the input is materialised. The statistics
+    /// stay in double; the part of the mean that T cannot hold is folded into the shift. The T copies of the batch
+    /// mean and biased variance go to <paramref name="meanOut"/>/<paramref name="varOut"/> when given.
     /// </summary>
     public static void GroupAffineForward<T>(T[] x, int xOff, int p, int g, int q, int c, T[]? w, int wOff, T[]? b, int bOff,
-        double eps, bool fixedStats, T[] mean, T[] rstd, T[]? var, T[] y) where T : unmanaged, IFloatingPointIeee754<T> =>
+        double eps, bool fixedStats, double[] mean, double[] rstd, T[]? meanOut, T[]? varOut, T[] y)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
         ForEachGroup(g, (long)p * g * q, gi =>
         {
             if (!fixedStats)
             {
-                GroupMoments(x, xOff, p, g, q, gi, out mean[gi], out T v);
-                rstd[gi] = T.CreateTruncating(1 / Math.Sqrt(double.CreateTruncating(v) + eps));
-                if (var != null) var[gi] = v;
+                var (m, v) = GroupMoments(x, xOff, p, g, q, gi);
+                mean[gi] = m; rstd[gi] = 1 / Math.Sqrt(v + eps);
+                if (meanOut != null) meanOut[gi] = T.CreateTruncating(m);
+                if (varOut != null) varOut[gi] = T.CreateTruncating(v);
             }
             int ch = gi % c;
-            T scale = (w != null ? w[wOff + ch] : T.One) * rstd[gi], shift = b != null ? b[bOff + ch] : T.Zero;
+            T mt = T.CreateTruncating(mean[gi]);
+            double scale = (w != null ? double.CreateTruncating(w[wOff + ch]) : 1) * rstd[gi];
+            double shift = (b != null ? double.CreateTruncating(b[bOff + ch]) : 0) - (mean[gi] - double.CreateTruncating(mt)) * scale;
             for (int pi = 0; pi < p; pi++)
             {
                 int o = (pi * g + gi) * q;
-                Affine<T>(x.AsSpan(xOff + o, q), mean[gi], scale, shift, y.AsSpan(o, q));
+                Affine<T>(x.AsSpan(xOff + o, q), mt, T.CreateTruncating(scale), T.CreateTruncating(shift), y.AsSpan(o, q));
             }
         });
 
@@ -65,7 +78,7 @@ internal static class Norm
     /// gx = k·gy - k·rstd²·Σgy(x-mean)/M·(x - mean) - k·Σgy/M with k = w·rstd in one pass (with fixed statistics
     /// gx = k·gy). gw[c] += rstd·Σgy(x-mean), gb[c] += Σgy; any of gx, gw, gb may be null.
     /// </summary>
-    public static void GroupAffineBackward<T>(T[] gy, int gyOff, T[] x, int xOff, int p, int g, int q, int c, T[] mean, T[] rstd,
+    public static void GroupAffineBackward<T>(T[] gy, int gyOff, T[] x, int xOff, int p, int g, int q, int c, double[] mean, double[] rstd,
         T[]? w, int wOff, bool fixedStats, T[]? gx, T[]? gw, T[]? gb) where T : unmanaged, IFloatingPointIeee754<T>
     {
         double count = (double)p * q;
@@ -74,35 +87,36 @@ internal static class Norm
         var sgd = sums ? StorageRecycler.Take<double>(g) : null;
         ForEachGroup(g, (long)p * g * q, gi =>
         {
-            T m = mean[gi];
-            double a = 0, d = 0;
+            // Rows work with x - mt (exact for nearby values); dm is the part of the mean T cannot hold.
+            T mt = T.CreateTruncating(mean[gi]);
+            double dm = mean[gi] - double.CreateTruncating(mt), a = 0, d = 0;
             if (sums)
             {
                 for (int pi = 0; pi < p; pi++)
                 {
                     int o = (pi * g + gi) * q;
-                    SumAndDeviationDot<T>(gy.AsSpan(gyOff + o, q), x.AsSpan(xOff + o, q), m, out T rs, out T rd);
+                    SumAndDeviationDot<T>(gy.AsSpan(gyOff + o, q), x.AsSpan(xOff + o, q), mt, out T rs, out T rd);
                     a += double.CreateTruncating(rs); d += double.CreateTruncating(rd);
                 }
+                d -= dm * a;
                 sgy![gi] = a; sgd![gi] = d;
             }
             if (gx == null) return;
-            double r = double.CreateTruncating(rstd[gi]);
+            double r = rstd[gi];
             double k = (w != null ? double.CreateTruncating(w[wOff + gi % c]) : 1) * r;
-            T alpha = T.CreateTruncating(k);
-            T beta = fixedStats ? T.Zero : T.CreateTruncating(-k * r * r * d / count);
-            T gamma = fixedStats ? T.Zero : T.CreateTruncating(-k * a / count);
+            double beta = fixedStats ? 0 : -k * r * r * d / count, gamma = fixedStats ? 0 : -k * a / count - beta * dm;
             for (int pi = 0; pi < p; pi++)
             {
                 int o = (pi * g + gi) * q;
-                InputGradRow<T>(gy.AsSpan(gyOff + o, q), x.AsSpan(xOff + o, q), m, alpha, beta, gamma, gx.AsSpan(o, q));
+                InputGradRow<T>(gy.AsSpan(gyOff + o, q), x.AsSpan(xOff + o, q), mt, T.CreateTruncating(k), T.CreateTruncating(beta),
+                    T.CreateTruncating(gamma), gx.AsSpan(o, q));
             }
         });
         if (gw == null && gb == null) return;
         // Instance norm maps several groups onto one channel, so the parameter sums are reduced serially.
         for (int gi = 0; gi < g; gi++)
         {
-            if (gw != null) gw[gi % c] += T.CreateTruncating(sgd![gi] * double.CreateTruncating(rstd[gi]));
+            if (gw != null) gw[gi % c] += T.CreateTruncating(sgd![gi] * rstd[gi]);
             if (gb != null) gb[gi % c] += T.CreateTruncating(sgy![gi]);
         }
     }

@@ -8,7 +8,7 @@ internal readonly record struct NormLayout(int P, int G, int Q, int Outer, int C
 /// <summary>
 /// Backward of batch/layer/group/instance norm (inputs: input, weight, bias). With <paramref name="mean"/> given
 /// (batch and instance norm) <paramref name="saved"/> is the input itself and the gradient is recomputed from it,
-/// the mean and 1/σ; otherwise (layer and group norm) it is the normalised input xhat. <paramref name="fixedStats"/>
+/// the float64 mean and 1/σ; otherwise (layer and group norm) it is the normalised input xhat. <paramref name="fixedStats"/>
 /// marks running statistics, which do not depend on the input.
 /// </summary>
 internal sealed class NormBackward(string op, Tensor saved, Tensor? mean, Tensor rstd, NormLayout l, Tensor? weight, int[] affineShape,
@@ -34,7 +34,7 @@ internal sealed class NormBackward(string op, Tensor saved, Tensor? mean, Tensor
         if (_mean != null)
         {
             Kernels.Norm.GroupAffineBackward(gy.Buffer<T>(), gy.StorageOffset, saved.Buffer<T>(), saved.StorageOffset, l.P, l.G, l.Q, l.C,
-                _mean.Buffer<T>(), _rstd!.Buffer<T>(), wArr, wOff, fixedStats, gx?.Buffer<T>(), gw?.Buffer<T>(), gb?.Buffer<T>());
+                _mean.Buffer<double>(), _rstd!.Buffer<double>(), wArr, wOff, fixedStats, gx?.Buffer<T>(), gw?.Buffer<T>(), gb?.Buffer<T>());
             return [gx, gw, gb];
         }
         T[] gyArr = gy.Buffer<T>();
