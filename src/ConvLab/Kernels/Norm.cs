@@ -33,8 +33,12 @@ internal static class Norm
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         double count = (double)p * q, s = 0, ss = 0;
-        for (int pi = 0; pi < p; pi++) s += double.CreateTruncating(TensorPrimitives.Sum<T>(x.AsSpan(xOff + (pi * g + gi) * q, q)));
-        double m = s / count;
+        if (count == 0) return (double.NaN, double.NaN);
+        // Rows are summed as deviations from one of their values: a float sum of values near 1000 loses the
+        // digits that make up the variance.
+        T k = x[xOff + gi * q];
+        for (int pi = 0; pi < p; pi++) s += double.CreateTruncating(SumDeviation<T>(x.AsSpan(xOff + (pi * g + gi) * q, q), k));
+        double m = double.CreateTruncating(k) + s / count;
         T mt = T.CreateTruncating(m);
         for (int pi = 0; pi < p; pi++) ss += double.CreateTruncating(SumSquaredDeviation<T>(x.AsSpan(xOff + (pi * g + gi) * q, q), mt));
         double dm = m - double.CreateTruncating(mt);
@@ -152,6 +156,20 @@ internal static class Norm
                 (new Vector<T>(gy.Slice(i)) * va + (new Vector<T>(x.Slice(i)) - vm) * vb + vc0).CopyTo(dst.Slice(i));
         }
         for (; i < x.Length; i++) dst[i] = gy[i] * alpha + (x[i] - m) * beta + gamma;
+    }
+
+    private static T SumDeviation<T>(ReadOnlySpan<T> x, T m) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0, vc = Vector<T>.Count;
+        T s = T.Zero;
+        if (Vector.IsHardwareAccelerated && x.Length >= vc)
+        {
+            var vm = new Vector<T>(m); var acc = Vector<T>.Zero;
+            for (; i + vc <= x.Length; i += vc) acc += new Vector<T>(x.Slice(i)) - vm;
+            s = Vector.Sum(acc);
+        }
+        for (; i < x.Length; i++) s += x[i] - m;
+        return s;
     }
 
     private static T SumSquaredDeviation<T>(ReadOnlySpan<T> x, T m) where T : unmanaged, IFloatingPointIeee754<T>
