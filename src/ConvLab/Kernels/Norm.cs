@@ -16,19 +16,160 @@ internal static class Norm
 
     /// <summary>Per-group mean and biased variance (two passes, so large means do not cancel the variance).</summary>
     public static void Moments<T>(T[] x, int xOff, int p, int g, int q, T[] mean, T[] var)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        T count = T.CreateChecked((long)p * q);
+        where T : unmanaged, IFloatingPointIeee754<T> =>
         ForEachGroup(g, (long)p * g * q, gi =>
         {
-            T s = T.Zero;
-            for (int pi = 0; pi < p; pi++) s += TensorPrimitives.Sum<T>(x.AsSpan(xOff + (pi * g + gi) * q, q));
-            T m = s / count;
-            T ss = T.Zero;
-            for (int pi = 0; pi < p; pi++) ss += SumSquaredDeviation<T>(x.AsSpan(xOff + (pi * g + gi) * q, q), m);
-            mean[gi] = m;
-            var[gi] = ss / count;
+            var (m, v) = GroupMoments(x, xOff, p, g, q, gi);
+            mean[gi] = T.CreateTruncating(m); var[gi] = T.CreateTruncating(v);
         });
+
+    /// <summary>
+    /// Mean and biased variance of group gi in double: each contiguous row is summed vectorised in T and rows
+    /// are accumulated in double (float32 sums over ~10⁵ elements would otherwise lose digits); the variance is
+    /// a second pass over deviations from the mean rounded to T (exact differences for nearby values), corrected
+    /// for that rounding — never E[x²] - E[x]².
+    /// </summary>
+    private static (double Mean, double Var) GroupMoments<T>(T[] x, int xOff, int p, int g, int q, int gi)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double count = (double)p * q, s = 0, ss = 0;
+        if (count == 0) return (double.NaN, double.NaN);
+        // Rows are summed as deviations from one of their values: a float sum of values near 1000 loses the
+        // digits that make up the variance.
+        T k = x[xOff + gi * q];
+        for (int pi = 0; pi < p; pi++) s += double.CreateTruncating(SumDeviation<T>(x.AsSpan(xOff + (pi * g + gi) * q, q), k));
+        double m = double.CreateTruncating(k) + s / count;
+        T mt = T.CreateTruncating(m);
+        for (int pi = 0; pi < p; pi++) ss += double.CreateTruncating(SumSquaredDeviation<T>(x.AsSpan(xOff + (pi * g + gi) * q, q), mt));
+        double dm = m - double.CreateTruncating(mt);
+        return (m, Math.Max(0, ss / count - dm * dm));
+    }
+
+    /// <summary>
+    /// Fused forward for norms whose affine channel is constant within a statistics group (batch and instance
+    /// norm, where channel = g mod C): per group, while its rows are cache-hot, the batch moments (unless
+    /// <paramref name="fixedStats"/>, when <paramref name="mean"/> and <paramref name="rstd"/> are given) and then
+    /// y = (x - mean)·(w·rstd) + b in one pass, so no normalised copy of the input is materialised. The statistics
+    /// stay in double; the part of the mean that T cannot hold is folded into the shift. The T copies of the batch
+    /// mean and biased variance go to <paramref name="meanOut"/>/<paramref name="varOut"/> when given.
+    /// </summary>
+    public static void GroupAffineForward<T>(T[] x, int xOff, int p, int g, int q, int c, T[]? w, int wOff, T[]? b, int bOff,
+        double eps, bool fixedStats, double[] mean, double[] rstd, T[]? meanOut, T[]? varOut, T[] y)
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        ForEachGroup(g, (long)p * g * q, gi =>
+        {
+            if (!fixedStats)
+            {
+                var (m, v) = GroupMoments(x, xOff, p, g, q, gi);
+                mean[gi] = m; rstd[gi] = 1 / Math.Sqrt(v + eps);
+                if (meanOut != null) meanOut[gi] = T.CreateTruncating(m);
+                if (varOut != null) varOut[gi] = T.CreateTruncating(v);
+            }
+            int ch = gi % c;
+            T mt = T.CreateTruncating(mean[gi]);
+            double scale = (w != null ? double.CreateTruncating(w[wOff + ch]) : 1) * rstd[gi];
+            double shift = (b != null ? double.CreateTruncating(b[bOff + ch]) : 0) - (mean[gi] - double.CreateTruncating(mt)) * scale;
+            for (int pi = 0; pi < p; pi++)
+            {
+                int o = (pi * g + gi) * q;
+                Affine<T>(x.AsSpan(xOff + o, q), mt, T.CreateTruncating(scale), T.CreateTruncating(shift), y.AsSpan(o, q));
+            }
+        });
+
+    /// <summary>
+    /// Backward of <see cref="GroupAffineForward{T}"/> from the saved input, mean and 1/σ (nothing else is kept).
+    /// Per group it sums gy and gy·(x - mean) (rows in T, across rows in double), then writes
+    /// gx = k·gy - k·rstd²·Σgy(x-mean)/M·(x - mean) - k·Σgy/M with k = w·rstd in one pass (with fixed statistics
+    /// gx = k·gy). gw[c] += rstd·Σgy(x-mean), gb[c] += Σgy; any of gx, gw, gb may be null.
+    /// </summary>
+    public static void GroupAffineBackward<T>(T[] gy, int gyOff, T[] x, int xOff, int p, int g, int q, int c, double[] mean, double[] rstd,
+        T[]? w, int wOff, bool fixedStats, T[]? gx, T[]? gw, T[]? gb) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double count = (double)p * q;
+        bool sums = gw != null || gb != null || (gx != null && !fixedStats);
+        var sgy = sums ? StorageRecycler.Take<double>(g) : null;
+        var sgd = sums ? StorageRecycler.Take<double>(g) : null;
+        ForEachGroup(g, (long)p * g * q, gi =>
+        {
+            // Rows work with x - mt (exact for nearby values); dm is the part of the mean T cannot hold.
+            T mt = T.CreateTruncating(mean[gi]);
+            double dm = mean[gi] - double.CreateTruncating(mt), a = 0, d = 0;
+            if (sums)
+            {
+                for (int pi = 0; pi < p; pi++)
+                {
+                    int o = (pi * g + gi) * q;
+                    SumAndDeviationDot<T>(gy.AsSpan(gyOff + o, q), x.AsSpan(xOff + o, q), mt, out T rs, out T rd);
+                    a += double.CreateTruncating(rs); d += double.CreateTruncating(rd);
+                }
+                d -= dm * a;
+                sgy![gi] = a; sgd![gi] = d;
+            }
+            if (gx == null) return;
+            double r = rstd[gi];
+            double k = (w != null ? double.CreateTruncating(w[wOff + gi % c]) : 1) * r;
+            double beta = fixedStats ? 0 : -k * r * r * d / count, gamma = fixedStats ? 0 : -k * a / count - beta * dm;
+            for (int pi = 0; pi < p; pi++)
+            {
+                int o = (pi * g + gi) * q;
+                InputGradRow<T>(gy.AsSpan(gyOff + o, q), x.AsSpan(xOff + o, q), mt, T.CreateTruncating(k), T.CreateTruncating(beta),
+                    T.CreateTruncating(gamma), gx.AsSpan(o, q));
+            }
+        });
+        if (gw == null && gb == null) return;
+        // Instance norm maps several groups onto one channel, so the parameter sums are reduced serially.
+        for (int gi = 0; gi < g; gi++)
+        {
+            if (gw != null) gw[gi % c] += T.CreateTruncating(sgd![gi] * rstd[gi]);
+            if (gb != null) gb[gi % c] += T.CreateTruncating(sgy![gi]);
+        }
+    }
+
+    /// <summary>s = Σ gy, d = Σ gy·(x - m) over one row.</summary>
+    private static void SumAndDeviationDot<T>(ReadOnlySpan<T> gy, ReadOnlySpan<T> x, T m, out T s, out T d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0, vc = Vector<T>.Count;
+        s = T.Zero; d = T.Zero;
+        if (Vector.IsHardwareAccelerated && x.Length >= vc)
+        {
+            var vm = new Vector<T>(m); Vector<T> vs = Vector<T>.Zero, vd = Vector<T>.Zero;
+            for (; i + vc <= x.Length; i += vc)
+            {
+                var vg = new Vector<T>(gy.Slice(i));
+                vs += vg; vd += vg * (new Vector<T>(x.Slice(i)) - vm);
+            }
+            s = Vector.Sum(vs); d = Vector.Sum(vd);
+        }
+        for (; i < x.Length; i++) { s += gy[i]; d += gy[i] * (x[i] - m); }
+    }
+
+    /// <summary>dst = alpha·gy + beta·(x - m) + gamma over one row.</summary>
+    private static void InputGradRow<T>(ReadOnlySpan<T> gy, ReadOnlySpan<T> x, T m, T alpha, T beta, T gamma, Span<T> dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0, vc = Vector<T>.Count;
+        if (Vector.IsHardwareAccelerated)
+        {
+            Vector<T> vm = new(m), va = new(alpha), vb = new(beta), vc0 = new(gamma);
+            for (; i + vc <= x.Length; i += vc)
+                (new Vector<T>(gy.Slice(i)) * va + (new Vector<T>(x.Slice(i)) - vm) * vb + vc0).CopyTo(dst.Slice(i));
+        }
+        for (; i < x.Length; i++) dst[i] = gy[i] * alpha + (x[i] - m) * beta + gamma;
+    }
+
+    private static T SumDeviation<T>(ReadOnlySpan<T> x, T m) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0, vc = Vector<T>.Count;
+        T s = T.Zero;
+        if (Vector.IsHardwareAccelerated && x.Length >= vc)
+        {
+            var vm = new Vector<T>(m); var acc = Vector<T>.Zero;
+            for (; i + vc <= x.Length; i += vc) acc += new Vector<T>(x.Slice(i)) - vm;
+            s = Vector.Sum(acc);
+        }
+        for (; i < x.Length; i++) s += x[i] - m;
+        return s;
     }
 
     private static T SumSquaredDeviation<T>(ReadOnlySpan<T> x, T m) where T : unmanaged, IFloatingPointIeee754<T>
@@ -45,16 +186,19 @@ internal static class Norm
         return s;
     }
 
-    /// <summary>dst = x·scale + shift (TensorPrimitives has no scalar-scalar fused form).</summary>
-    private static void Affine<T>(ReadOnlySpan<T> x, T scale, T shift, Span<T> dst) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// dst = (x - sub)·scale + shift (TensorPrimitives has no scalar-scalar fused form). Subtracting first keeps
+    /// normalisation exact for data far from zero: x - mean is exact for nearby values, x·rstd - mean·rstd is not.
+    /// </summary>
+    private static void Affine<T>(ReadOnlySpan<T> x, T sub, T scale, T shift, Span<T> dst) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0, vc = Vector<T>.Count;
         if (Vector.IsHardwareAccelerated)
         {
-            Vector<T> vs = new(scale), vb = new(shift);
-            for (; i + vc <= x.Length; i += vc) (new Vector<T>(x.Slice(i)) * vs + vb).CopyTo(dst.Slice(i));
+            Vector<T> vm = new(sub), vs = new(scale), vb = new(shift);
+            for (; i + vc <= x.Length; i += vc) ((new Vector<T>(x.Slice(i)) - vm) * vs + vb).CopyTo(dst.Slice(i));
         }
-        for (; i < x.Length; i++) dst[i] = x[i] * scale + shift;
+        for (; i < x.Length; i++) dst[i] = (x[i] - sub) * scale + shift;
     }
 
     /// <summary>xhat = (x - mean[g]) · rstd[g] over the [P, G, Q] view.</summary>
@@ -66,7 +210,7 @@ internal static class Norm
             for (int pi = 0; pi < p; pi++)
             {
                 int o = (pi * g + gi) * q;
-                Affine<T>(x.AsSpan(xOff + o, q), rstd[gi], -mean[gi] * rstd[gi], xhat.AsSpan(o, q));
+                Affine<T>(x.AsSpan(xOff + o, q), mean[gi], rstd[gi], T.Zero, xhat.AsSpan(o, q));
             }
         });
     }
@@ -98,7 +242,7 @@ internal static class Norm
                 int o = (pi * g + gi) * q;
                 var dst = gx.AsSpan(o, q);
                 TensorPrimitives.MultiplyAdd<T>(xhat.AsSpan(o, q), -b, gxhat.AsSpan(o, q), dst);
-                Affine<T>(dst, rstd[gi], -a * rstd[gi], dst);
+                Affine<T>(dst, a, rstd[gi], T.Zero, dst);
             }
         });
     }
@@ -123,7 +267,7 @@ internal static class Norm
             {
                 int off = (o * c + ci) * inner;
                 T scale = w != null ? w[wOff + ci] : T.One, shift = b != null ? b[bOff + ci] : T.Zero;
-                Affine<T>(src.AsSpan(off, inner), scale, shift, dst.AsSpan(off, inner));
+                Affine<T>(src.AsSpan(off, inner), T.Zero, scale, shift, dst.AsSpan(off, inner));
             }
         }
     }

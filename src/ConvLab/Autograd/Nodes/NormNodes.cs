@@ -6,13 +6,15 @@ namespace ConvLab.Autograd.Nodes;
 internal readonly record struct NormLayout(int P, int G, int Q, int Outer, int C, int Inner);
 
 /// <summary>
-/// Backward of batch/layer/group/instance norm (inputs: input, weight, bias). Saves the normalised input
-/// xhat and 1/σ per group rather than the input; <paramref name="fixedStats"/> marks running statistics,
-/// which do not depend on the input.
+/// Backward of batch/layer/group/instance norm (inputs: input, weight, bias). With <paramref name="mean"/> given
+/// (batch and instance norm) <paramref name="saved"/> is the input itself and the gradient is recomputed from it,
+/// the float64 mean and 1/σ; otherwise (layer and group norm) it is the normalised input xhat. <paramref name="fixedStats"/>
+/// marks running statistics, which do not depend on the input.
 /// </summary>
-internal sealed class NormBackward(string op, Tensor xhat, Tensor rstd, NormLayout l, Tensor? weight, int[] affineShape, bool fixedStats) : Node
+internal sealed class NormBackward(string op, Tensor saved, Tensor? mean, Tensor rstd, NormLayout l, Tensor? weight, int[] affineShape,
+    bool fixedStats) : Node
 {
-    private Tensor? _xhat = xhat, _rstd = rstd, _w = weight;
+    private Tensor? _saved = saved, _mean = mean, _rstd = rstd, _w = weight;
 
     public override string Name => op;
 
@@ -24,26 +26,37 @@ internal sealed class NormBackward(string op, Tensor xhat, Tensor rstd, NormLayo
 
     private Tensor?[] Run<T>(Tensor gy) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var xhat = _xhat!; var dtype = xhat.DType;
-        T[] gyArr = gy.StorageOffset == 0 && gy.Buffer<T>().Length == gy.Numel ? gy.Buffer<T>() : gy.Span<T>().ToArray();
-        Tensor? gx = null, gw = null, gb = null;
-        if (NeedsGrad(1)) gw = Tensor.Zeros(affineShape, dtype);
-        if (NeedsGrad(2)) gb = Tensor.Zeros(affineShape, dtype);
+        var saved = _saved!; var dtype = saved.DType;
+        Tensor? gx = NeedsGrad(0) ? Tensor.Zeros(saved.Shape, dtype) : null;
+        Tensor? gw = NeedsGrad(1) ? Tensor.Zeros(affineShape, dtype) : null;
+        Tensor? gb = NeedsGrad(2) ? Tensor.Zeros(affineShape, dtype) : null;
+        T[]? wArr = _w?.Buffer<T>(); int wOff = _w?.StorageOffset ?? 0;
+        if (_mean != null)
+        {
+            Kernels.Norm.GroupAffineBackward(gy.Buffer<T>(), gy.StorageOffset, saved.Buffer<T>(), saved.StorageOffset, l.P, l.G, l.Q, l.C,
+                _mean.Buffer<double>(), _rstd!.Buffer<double>(), wArr, wOff, fixedStats, gx?.Buffer<T>(), gw?.Buffer<T>(), gb?.Buffer<T>());
+            return [gx, gw, gb];
+        }
+        T[] gyArr = gy.Buffer<T>();
+        if (gy.StorageOffset != 0 || gyArr.Length != gy.Numel)
+        {
+            gyArr = StorageRecycler.Take<T>(gy.Numel);
+            gy.Span<T>().CopyTo(gyArr);
+        }
         if (gw != null || gb != null)
-            Kernels.Norm.ScaleShiftBackward(gyArr, xhat.Buffer<T>(), l.Outer, l.C, l.Inner, gw?.Buffer<T>(), gb?.Buffer<T>());
-        if (NeedsGrad(0))
+            Kernels.Norm.ScaleShiftBackward(gyArr, saved.Buffer<T>(), l.Outer, l.C, l.Inner, gw?.Buffer<T>(), gb?.Buffer<T>());
+        if (gx != null)
         {
             var gxhat = gyArr;
-            if (_w != null)
+            if (wArr != null)
             {
-                gxhat = new T[gyArr.Length];
-                Kernels.Norm.ScaleShift(gyArr, l.Outer, l.C, l.Inner, _w.Buffer<T>(), _w.StorageOffset, null, 0, gxhat);
+                gxhat = StorageRecycler.Take<T>(gyArr.Length);
+                Kernels.Norm.ScaleShift(gyArr, l.Outer, l.C, l.Inner, wArr, wOff, null, 0, gxhat);
             }
-            gx = Tensor.Zeros(xhat.Shape, dtype);
-            Kernels.Norm.NormalizeBackward(gxhat, xhat.Buffer<T>(), l.P, l.G, l.Q, _rstd!.Buffer<T>(), fixedStats, gx.Buffer<T>());
+            Kernels.Norm.NormalizeBackward(gxhat, saved.Buffer<T>(), l.P, l.G, l.Q, _rstd!.Buffer<T>(), fixedStats, gx.Buffer<T>());
         }
         return [gx, gw, gb];
     }
 
-    protected override void ReleaseSaved() => (_xhat, _rstd, _w) = (null, null, null);
+    protected override void ReleaseSaved() => (_saved, _mean, _rstd, _w) = (null, null, null, null);
 }

@@ -155,34 +155,52 @@ public static partial class F
     {
         var x = input.Detach().Contiguous();
         var shape = input.Shape.ToArray();
-        var mean = new T[l.G]; var rstd = new T[l.G];
+        var w = weight?.Detach().Contiguous(); var b = bias?.Detach().Contiguous();
+        T[]? wArr = w?.Buffer<T>(), bArr = b?.Buffer<T>();
+        int wOff = w?.StorageOffset ?? 0, bOff = b?.StorageOffset ?? 0;
+        var mean = StorageRecycler.Take<T>(l.G);
+        var var = fixedMean == null ? StorageRecycler.Take<T>(l.G) : null;
+        var y = StorageRecycler.Take<T>(x.Numel);
         meanT = varT = null;
-        if (fixedMean != null)
+        // Batch and instance norm (one affine channel per statistics group) keep their statistics in double and
+        // save only the input for backward; layer and group norm, whose affine varies inside a group, save xhat.
+        bool fused = l.C > 0 && l.Q == l.Inner && (long)l.P * l.G == (long)l.Outer * l.C && (l.P == 1 || l.G % l.C == 0);
+        Tensor saved, savedRstd; Tensor? savedMean;
+        if (fused)
         {
-            var fm = fixedMean.ToDoubleArray(); var fv = fixedVar!.ToDoubleArray();
-            for (int i = 0; i < l.G; i++) { mean[i] = T.CreateTruncating(fm[i]); rstd[i] = T.CreateTruncating(1 / Math.Sqrt(fv[i] + eps)); }
+            var meanD = StorageRecycler.Take<double>(l.G); var rstdD = StorageRecycler.Take<double>(l.G);
+            if (fixedMean != null)
+            {
+                var fm = fixedMean.ToDoubleArray(); var fv = fixedVar!.ToDoubleArray();
+                for (int i = 0; i < l.G; i++) { meanD[i] = fm[i]; rstdD[i] = 1 / Math.Sqrt(fv[i] + eps); }
+            }
+            Kernels.Norm.GroupAffineForward(x.Buffer<T>(), x.StorageOffset, l.P, l.G, l.Q, l.C, wArr, wOff, bArr, bOff, eps,
+                fixedMean != null, meanD, rstdD, mean, var, y);
+            (saved, savedMean, savedRstd) = (x, new Tensor(meanD, [l.G]), new Tensor(rstdD, [l.G]));
         }
         else
         {
-            var var = new T[l.G];
-            Kernels.Norm.Moments(x.Buffer<T>(), x.StorageOffset, l.P, l.G, l.Q, mean, var);
-            T e = T.CreateTruncating(eps);
-            for (int i = 0; i < l.G; i++) rstd[i] = T.One / T.Sqrt(var[i] + e);
-            meanT = new Tensor(mean, [l.G]); varT = new Tensor(var, [l.G]);
+            var rstd = StorageRecycler.Take<T>(l.G);
+            if (fixedMean != null)
+            {
+                var fm = fixedMean.ToDoubleArray(); var fv = fixedVar!.ToDoubleArray();
+                for (int i = 0; i < l.G; i++) { mean[i] = T.CreateTruncating(fm[i]); rstd[i] = T.CreateTruncating(1 / Math.Sqrt(fv[i] + eps)); }
+            }
+            else
+            {
+                Kernels.Norm.Moments(x.Buffer<T>(), x.StorageOffset, l.P, l.G, l.Q, mean, var!);
+                for (int i = 0; i < l.G; i++) rstd[i] = T.CreateTruncating(1 / Math.Sqrt(double.CreateTruncating(var![i]) + eps));
+            }
+            var xhat = w != null || b != null ? StorageRecycler.Take<T>(x.Numel) : y;
+            Kernels.Norm.Normalize(x.Buffer<T>(), x.StorageOffset, l.P, l.G, l.Q, mean, rstd, xhat);
+            if (xhat != y) Kernels.Norm.ScaleShift(xhat, l.Outer, l.C, l.Inner, wArr, wOff, bArr, bOff, y);
+            (saved, savedMean, savedRstd) = (new Tensor(xhat, shape), null, new Tensor(rstd, [l.G]));
         }
-        var xhat = new T[x.Numel];
-        Kernels.Norm.Normalize(x.Buffer<T>(), x.StorageOffset, l.P, l.G, l.Q, mean, rstd, xhat);
-        var w = weight?.Detach().Contiguous(); var b = bias?.Detach().Contiguous();
-        var y = xhat;
-        if (w != null || b != null)
-        {
-            y = new T[xhat.Length];
-            Kernels.Norm.ScaleShift(xhat, l.Outer, l.C, l.Inner, w?.Buffer<T>(), w?.StorageOffset ?? 0, b?.Buffer<T>(), b?.StorageOffset ?? 0, y);
-        }
+        if (var != null) { meanT = new Tensor(mean, [l.G]); varT = new Tensor(var, [l.G]); }
         var output = new Tensor(y, shape);
         if (!Engine.WillRecord(input, weight, bias)) return output;
         var affineShape = (weight ?? bias)?.Shape.ToArray() ?? [];
-        var node = new NormBackward(op + "Backward", new Tensor(xhat, shape), new Tensor(rstd, [l.G]), l, w, affineShape, fixedMean != null);
+        var node = new NormBackward(op + "Backward", saved, savedMean, savedRstd, l, w, affineShape, fixedMean != null);
         return Engine.Record(output, node, input, weight, bias);
     }
 }
