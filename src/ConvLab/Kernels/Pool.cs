@@ -168,13 +168,17 @@ internal static class Pool
         ForPlanes(planes, (long)planes * H * W, p =>
         {
             int xb = xOff + p * H * W;
+            Span<T> yTail = stackalloc T[V];
+            Span<byte> tapTail = stackalloc byte[32];
             for (int oh = 0; oh < OH; oh++)
             {
                 int rb = xb + oh * sh * W, o = (p * OH + oh) * OW, ow = 0;
+                // Rows are often shorter than a vector (7 or 14 outputs): a partial last vector computes
+                // lanes past the row (reading the next row, never past x) and stores only the valid ones.
                 if (simd)
-                    for (; ow + V <= OW && rb + ow * sw + lastRead < x.Length; ow += V)
+                    for (; ow < OW && rb + ow * sw + lastRead < x.Length; ow += V)
                     {
-                        int b = rb + ow * sw;
+                        int b = rb + ow * sw, n = Math.Min(V, OW - ow);
                         var best = Strided(x, b, sw);
                         var tap = Vector256<T>.Zero;
                         for (int t = 1; t < kh * kw; t++)
@@ -184,8 +188,18 @@ internal static class Pool
                             best = Vector256.ConditionalSelect(take, v, best);
                             tap = Vector256.ConditionalSelect(take, Vector256.Create(T.CreateTruncating(t)), tap);
                         }
-                        best.CopyTo(y.AsSpan(o + ow));
-                        for (int l = 0; l < V; l++) taps[o + ow + l] = byte.CreateTruncating(tap.GetElement(l));
+                        if (n == V)
+                        {
+                            best.CopyTo(y.AsSpan(o + ow));
+                            StoreTaps(tap, taps.AsSpan(o + ow));
+                        }
+                        else
+                        {
+                            best.CopyTo(yTail);
+                            StoreTaps(tap, tapTail);
+                            yTail[..n].CopyTo(y.AsSpan(o + ow));
+                            tapTail[..n].CopyTo(taps.AsSpan(o + ow));
+                        }
                     }
                 for (; ow < OW; ow++)
                 {
@@ -206,6 +220,17 @@ internal static class Pool
                     }
             }
         });
+    }
+
+    private static void StoreTaps<T>(Vector256<T> tap, Span<byte> taps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float))
+        {
+            var t16 = Vector256.Narrow(Vector256.ConvertToInt32(tap.As<T, float>()), Vector256<int>.Zero).AsUInt16();
+            System.Runtime.InteropServices.MemoryMarshal.Write(taps, Vector256.Narrow(t16, t16).AsUInt64().GetElement(0));
+        }
+        else
+            for (int l = 0; l < Vector256<T>.Count; l++) taps[l] = byte.CreateTruncating(tap.GetElement(l));
     }
 
     /// <summary>x[i], x[i+s], … as one vector; stride 2 of float32 takes the even lanes of two contiguous loads.</summary>
