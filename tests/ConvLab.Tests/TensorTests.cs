@@ -100,7 +100,7 @@ public class TensorTests
                 {
                     double s = 0;
                     for (int p = 0; p < k; p++) s += (ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
-                    Assert.Equal(s, c[i * n + j], 9);
+                    Assert.Equal(s, c[i * n + j], 1e-9 * (1 + Math.Abs(s)));
                 }
         }, iter: 40);
     }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
 
 namespace ConvLab.Kernels;
@@ -126,6 +127,147 @@ internal static class Pool
                 }
             y[o] = best; idx[o] = bi;
         }
+    }
+
+    /// <summary>Tests clear this to force the generic window loop where the plain 2-d path would apply.</summary>
+    internal static bool PlainFastPath = true;
+
+    /// <summary>
+    /// (kh, kw, sh, sw) when every window of <paramref name="w"/> is a full kh×kw block at (o·sh, o·sw) of a
+    /// 2-d plane (unit dilation, no padding tap clipped, at most 256 taps), else null.
+    /// </summary>
+    public static (int Kh, int Kw, int Sh, int Sw)? Plain2d(PoolWindows w)
+    {
+        if (!PlainFastPath || w.In[0] != 1 || w.Out[0] != 1 || w.Step[1] != 1 || w.Step[2] != 1) return null;
+        int? Uniform(int k, out int stride)
+        {
+            var lo = w.Lo[k]; var cnt = w.Count[k];
+            stride = lo.Length > 1 ? lo[1] - lo[0] : 1;
+            if (lo[0] != 0 || stride < 1) return null;
+            for (int o = 0; o < lo.Length; o++)
+                if (lo[o] != o * stride || cnt[o] != cnt[0]) return null;
+            return cnt[0];
+        }
+        if (Uniform(1, out int sh) is not int kh || Uniform(2, out int sw) is not int kw || kh * kw > 256) return null;
+        return (kh, kw, sh, sw);
+    }
+
+    /// <summary>
+    /// Max pooling over plain 2-d windows (<see cref="Plain2d"/>), a row of outputs per SIMD step: taps[o] is
+    /// the argmax's position within its window (row-major), idx (when given) its flat index in the plane.
+    /// Same NaN and tie rules as <see cref="MaxForward{T}"/>, which taking taps in window order preserves.
+    /// </summary>
+    public static void MaxForward2d<T>(T[] x, int xOff, T[] y, byte[] taps, long[]? idx, int planes, PoolWindows w, (int Kh, int Kw, int Sh, int Sw) g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int H = w.In[1], W = w.In[2], OH = w.Out[1], OW = w.Out[2], V = Vector256<T>.Count;
+        var (kh, kw, sh, sw) = g;
+        // Contiguous loads of 2V elements (stride 2) read one element past the last tap; stay inside x.
+        int lastRead = (kh - 1) * W + kw - 1 + (sw == 2 ? V * 2 - 1 : (V - 1) * sw);
+        bool simd = Vector256.IsHardwareAccelerated;
+        ForPlanes(planes, (long)planes * H * W, p =>
+        {
+            int xb = xOff + p * H * W;
+            Span<T> yTail = stackalloc T[V];
+            Span<byte> tapTail = stackalloc byte[32];
+            for (int oh = 0; oh < OH; oh++)
+            {
+                int rb = xb + oh * sh * W, o = (p * OH + oh) * OW, ow = 0;
+                // Rows are often shorter than a vector (7 or 14 outputs): a partial last vector computes
+                // lanes past the row (reading the next row, never past x) and stores only the valid ones.
+                if (simd)
+                    for (; ow < OW && rb + ow * sw + lastRead < x.Length; ow += V)
+                    {
+                        int b = rb + ow * sw, n = Math.Min(V, OW - ow);
+                        var best = Strided(x, b, sw);
+                        var tap = Vector256<T>.Zero;
+                        for (int t = 1; t < kh * kw; t++)
+                        {
+                            var v = Strided(x, b + t / kw * W + t % kw, sw);
+                            var take = Vector256.GreaterThan(v, best) | ~Vector256.Equals(v, v);
+                            best = Vector256.ConditionalSelect(take, v, best);
+                            tap = Vector256.ConditionalSelect(take, Vector256.Create(T.CreateTruncating(t)), tap);
+                        }
+                        if (n == V)
+                        {
+                            best.CopyTo(y.AsSpan(o + ow));
+                            StoreTaps(tap, taps.AsSpan(o + ow));
+                        }
+                        else
+                        {
+                            best.CopyTo(yTail);
+                            StoreTaps(tap, tapTail);
+                            yTail[..n].CopyTo(y.AsSpan(o + ow));
+                            tapTail[..n].CopyTo(taps.AsSpan(o + ow));
+                        }
+                    }
+                for (; ow < OW; ow++)
+                {
+                    int b = rb + ow * sw, bt = 0;
+                    T best = x[b];
+                    for (int t = 1; t < kh * kw; t++)
+                    {
+                        T v = x[b + t / kw * W + t % kw];
+                        if (v > best || T.IsNaN(v)) { best = v; bt = t; }
+                    }
+                    y[o + ow] = best; taps[o + ow] = (byte)bt;
+                }
+                if (idx != null)
+                    for (ow = 0; ow < OW; ow++)
+                    {
+                        int t = taps[o + ow];
+                        idx[o + ow] = (long)(oh * sh + t / kw) * W + ow * sw + t % kw;
+                    }
+            }
+        });
+    }
+
+    private static void StoreTaps<T>(Vector256<T> tap, Span<byte> taps) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float))
+        {
+            var t16 = Vector256.Narrow(Vector256.ConvertToInt32(tap.As<T, float>()), Vector256<int>.Zero).AsUInt16();
+            System.Runtime.InteropServices.MemoryMarshal.Write(taps, Vector256.Narrow(t16, t16).AsUInt64().GetElement(0));
+        }
+        else
+            for (int l = 0; l < Vector256<T>.Count; l++) taps[l] = byte.CreateTruncating(tap.GetElement(l));
+    }
+
+    /// <summary>x[i], x[i+s], … as one vector; stride 2 of float32 takes the even lanes of two contiguous loads.</summary>
+    private static Vector256<T> Strided<T>(T[] x, int i, int s) where T : unmanaged
+    {
+        if (s == 1) return Vector256.Create<T>(x.AsSpan(i));
+        if (s == 2 && typeof(T) == typeof(float))
+        {
+            var a = Vector256.Create<T>(x.AsSpan(i)).AsUInt64();
+            var b = Vector256.Create<T>(x.AsSpan(i + Vector256<T>.Count)).AsUInt64();
+            return Vector256.Narrow(a, b).As<uint, T>();
+        }
+        Span<T> buf = stackalloc T[Vector256<T>.Count];
+        for (int l = 0; l < buf.Length; l++) buf[l] = x[i + l * s];
+        return Vector256.Create<T>(buf);
+    }
+
+    /// <summary>gx[argmax] += gy for <see cref="MaxForward2d{T}"/>'s taps (plain assignment when windows do not overlap).</summary>
+    public static void MaxBackward2d<T>(T[] gy, int gyOff, byte[] taps, T[] gx, int planes, PoolWindows w, (int Kh, int Kw, int Sh, int Sw) g)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int H = w.In[1], W = w.In[2], OH = w.Out[1], OW = w.Out[2];
+        var (kh, kw, sh, sw) = g;
+        var tapOff = new int[kh * kw];
+        for (int t = 0; t < tapOff.Length; t++) tapOff[t] = t / kw * W + t % kw;
+        bool overlap = sh < kh || sw < kw;
+        ForPlanes(planes, (long)planes * H * W, p =>
+        {
+            for (int oh = 0; oh < OH; oh++)
+            {
+                int gb = (p * H + oh * sh) * W, o = (p * OH + oh) * OW;
+                if (overlap)
+                    for (int ow = 0; ow < OW; ow++, o++) gx[gb + ow * sw + tapOff[taps[o]]] += gy[gyOff + o];
+                else
+                    for (int ow = 0; ow < OW; ow++, o++) gx[gb + ow * sw + tapOff[taps[o]]] = gy[gyOff + o];
+            }
+        });
     }
 
     /// <summary>gx[idx] += gy per plane (windows may overlap, so gradients accumulate).</summary>

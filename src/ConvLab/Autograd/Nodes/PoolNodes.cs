@@ -24,6 +24,27 @@ internal sealed class MaxPoolBackward(string name, Tensor indices, int[] inputSh
     protected override void ReleaseSaved() => _indices = null;
 }
 
+/// <summary>Backward of plain 2-d max pooling (<see cref="Pool.Plain2d"/>): the gradient goes to each window's argmax tap.</summary>
+internal sealed class MaxPool2dTapsBackward(string name, byte[] taps, int[] inputShape, int planes, PoolWindows w, (int Kh, int Kw, int Sh, int Sw) geometry) : Node
+{
+    private byte[]? _taps = taps;
+
+    public override string Name => name;
+
+    protected internal override Tensor?[] Apply(Tensor g)
+    {
+        var gy = g.Contiguous();
+        var gx = Tensor.Zeros(inputShape, g.DType);
+        if (g.DType == DType.Float32)
+            Pool.MaxBackward2d(gy.Buffer<float>(), gy.StorageOffset, _taps!, gx.Buffer<float>(), planes, w, geometry);
+        else
+            Pool.MaxBackward2d(gy.Buffer<double>(), gy.StorageOffset, _taps!, gx.Buffer<double>(), planes, w, geometry);
+        return [gx];
+    }
+
+    protected override void ReleaseSaved() => _taps = null;
+}
+
 /// <summary>Backward of average pooling (sliding or adaptive): each window's gradient spread over its taps.</summary>
 internal sealed class AvgPoolBackward(string name, int[] inputShape, int planes, PoolWindows w, int divisorOverride) : Node
 {

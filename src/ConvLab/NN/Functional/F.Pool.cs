@@ -10,15 +10,15 @@ public static partial class F
 
     /// <summary>1-D max pooling of (N, C, L) or (C, L); stride defaults to the kernel size.</summary>
     public static Tensor MaxPool1d(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool ceilMode = false) =>
-        MaxPoolNd("max_pool1d", 1, input, kernelSize, stride, padding, dilation, ceilMode).Output;
+        MaxPoolNd("max_pool1d", 1, input, kernelSize, stride, padding, dilation, ceilMode, false).Output;
 
     /// <summary>2-D max pooling of (N, C, H, W) or (C, H, W); stride defaults to the kernel size.</summary>
     public static Tensor MaxPool2d(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool ceilMode = false) =>
-        MaxPoolNd("max_pool2d", 2, input, kernelSize, stride, padding, dilation, ceilMode).Output;
+        MaxPoolNd("max_pool2d", 2, input, kernelSize, stride, padding, dilation, ceilMode, false).Output;
 
     /// <summary>3-D max pooling of (N, C, D, H, W) or (C, D, H, W); stride defaults to the kernel size.</summary>
     public static Tensor MaxPool3d(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool ceilMode = false) =>
-        MaxPoolNd("max_pool3d", 3, input, kernelSize, stride, padding, dilation, ceilMode).Output;
+        MaxPoolNd("max_pool3d", 3, input, kernelSize, stride, padding, dilation, ceilMode, false).Output;
 
     /// <summary>1-D max pooling that also returns the int64 argmax indices (flat within each (N, C) plane).</summary>
     public static (Tensor Output, Tensor Indices) MaxPool1dWithIndices(Tensor input, int[] kernelSize, int[]? stride = null, int[]? padding = null, int[]? dilation = null, bool ceilMode = false) =>
@@ -58,13 +58,13 @@ public static partial class F
     public static Tensor AdaptiveAvgPool3d(Tensor input, int?[] outputSize) => AdaptiveAvgPoolNd("adaptive_avg_pool3d", 3, input, outputSize);
 
     /// <summary>Adaptive 1-D max pooling to <paramref name="outputSize"/>.</summary>
-    public static Tensor AdaptiveMaxPool1d(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool1d", 1, input, outputSize).Output;
+    public static Tensor AdaptiveMaxPool1d(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool1d", 1, input, outputSize, false).Output;
 
     /// <summary>Adaptive 2-D max pooling to <paramref name="outputSize"/>.</summary>
-    public static Tensor AdaptiveMaxPool2d(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool2d", 2, input, outputSize).Output;
+    public static Tensor AdaptiveMaxPool2d(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool2d", 2, input, outputSize, false).Output;
 
     /// <summary>Adaptive 3-D max pooling to <paramref name="outputSize"/>.</summary>
-    public static Tensor AdaptiveMaxPool3d(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool3d", 3, input, outputSize).Output;
+    public static Tensor AdaptiveMaxPool3d(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool3d", 3, input, outputSize, false).Output;
 
     /// <summary>Adaptive 1-D max pooling with int64 argmax indices (flat within each plane).</summary>
     public static (Tensor Output, Tensor Indices) AdaptiveMaxPool1dWithIndices(Tensor input, int?[] outputSize) => AdaptiveMaxPoolNd("adaptive_max_pool1d", 1, input, outputSize);
@@ -143,7 +143,7 @@ public static partial class F
 
     private static int[] PoolOutShape(int[] lead, PoolWindows w, int nd) => [.. lead, .. w.Out[(3 - nd)..]];
 
-    private static (Tensor Output, Tensor Indices) MaxPoolNd(string op, int nd, Tensor input, int[] kernelSize, int[]? stride, int[]? padding, int[]? dilation, bool ceilMode)
+    private static (Tensor Output, Tensor Indices) MaxPoolNd(string op, int nd, Tensor input, int[] kernelSize, int[]? stride, int[]? padding, int[]? dilation, bool ceilMode, bool wantIndices = true)
     {
         var (k, s, p, d) = PoolAttrs(op, nd, kernelSize, stride, padding, dilation);
         var (x, lead, spatial, planes) = PoolInput(op, nd, input);
@@ -155,7 +155,7 @@ public static partial class F
                 throw new ArgumentException($"{op}: window {c} of spatial dim {i} covers only padding (kernel_size {k[i]}, dilation {d[i]}, padding {p[i]}, input {spatial[i]})");
         }
         if (input.IsMeta) return MetaMaxPool(op, input, lead, w, nd, k, s, p, d);
-        return MaxPoolRun(op, input, x, lead, planes, w, nd);
+        return MaxPoolRun(op, input, x, lead, planes, w, nd, wantIndices);
     }
 
     private static (Tensor Output, Tensor Indices) MetaMaxPool(string op, Tensor input, int[] lead, PoolWindows w, int nd, int[]? k, int[]? s, int[]? p, int[]? d)
@@ -164,18 +164,31 @@ public static partial class F
         return (Analysis.MetaOps.Pool(op, input, shape, w, nd, true, k, s, p, d), Analysis.MetaOps.Indices(shape));
     }
 
-    private static (Tensor Output, Tensor Indices) AdaptiveMaxPoolNd(string op, int nd, Tensor input, int?[] outputSize)
+    private static (Tensor Output, Tensor Indices) AdaptiveMaxPoolNd(string op, int nd, Tensor input, int?[] outputSize, bool wantIndices = true)
     {
         var (x, lead, spatial, planes) = PoolInput(op, nd, input);
         var w = PoolWindows.Adaptive(spatial, AdaptiveSizes(op, nd, spatial, outputSize));
         if (input.IsMeta) return MetaMaxPool(op, input, lead, w, nd, null, null, null, null);
-        return MaxPoolRun(op, input, x, lead, planes, w, nd);
+        return MaxPoolRun(op, input, x, lead, planes, w, nd, wantIndices);
     }
 
-    private static (Tensor Output, Tensor Indices) MaxPoolRun(string op, Tensor input, Tensor x, int[] lead, int planes, PoolWindows w, int nd)
+    private static (Tensor Output, Tensor Indices) MaxPoolRun(string op, Tensor input, Tensor x, int[] lead, int planes, PoolWindows w, int nd, bool wantIndices)
     {
         var outShape = PoolOutShape(lead, w, nd);
         var y = Tensor.Zeros(outShape, x.DType);
+        if (Pool.Plain2d(w) is { } g)
+        {
+            // Byte taps within the window are all the backward needs: 1/8 of the int64 indices' traffic.
+            var taps = StorageRecycler.Take<byte>(y.Numel);
+            var ind = wantIndices ? Tensor.Zeros(outShape, DType.Int64) : null;
+            if (x.DType == DType.Float32)
+                Pool.MaxForward2d(x.Buffer<float>(), x.StorageOffset, y.Buffer<float>(), taps, ind?.Buffer<long>(), planes, w, g);
+            else
+                Pool.MaxForward2d(x.Buffer<double>(), x.StorageOffset, y.Buffer<double>(), taps, ind?.Buffer<long>(), planes, w, g);
+            if (Engine.WillRecord(input))
+                Engine.Record(y, new MaxPool2dTapsBackward(PoolNodeName(op), taps, input.Shape.ToArray(), planes, w, g), input);
+            return (y, ind!);
+        }
         var idx = Tensor.Zeros(outShape, DType.Int64);
         if (x.DType == DType.Float32)
             Pool.MaxForward(x.Buffer<float>(), x.StorageOffset, y.Buffer<float>(), idx.Buffer<long>(), planes, w);

@@ -30,6 +30,7 @@ public abstract class MaxPoolingModule : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
+        if (!ReturnIndices) return ForwardOutput(input);
         var (y, idx) = ForwardWithIndices(input);
         if (ReturnIndices) LastIndices = idx;
         return y;
@@ -37,6 +38,9 @@ public abstract class MaxPoolingModule : Module
 
     /// <summary>The pooled output and the int64 argmax indices (flat within each (N, C) plane).</summary>
     public abstract (Tensor Output, Tensor Indices) ForwardWithIndices(Tensor input);
+
+    // The output alone lets the plain 2-d kernel skip writing int64 indices.
+    private protected abstract Tensor ForwardOutput(Tensor input);
 }
 
 /// <summary>Base of MaxPool1d/2d/3d: attributes validated at construction, no parameters.</summary>
@@ -68,6 +72,13 @@ public abstract class MaxPoolNd : MaxPoolingModule
         1 => F.MaxPool1dWithIndices(input, KernelSize, Stride, Padding, Dilation, CeilMode),
         2 => F.MaxPool2dWithIndices(input, KernelSize, Stride, Padding, Dilation, CeilMode),
         _ => F.MaxPool3dWithIndices(input, KernelSize, Stride, Padding, Dilation, CeilMode),
+    };
+
+    private protected override Tensor ForwardOutput(Tensor input) => _nd switch
+    {
+        1 => F.MaxPool1d(input, KernelSize, Stride, Padding, Dilation, CeilMode),
+        2 => F.MaxPool2d(input, KernelSize, Stride, Padding, Dilation, CeilMode),
+        _ => F.MaxPool3d(input, KernelSize, Stride, Padding, Dilation, CeilMode),
     };
 
     /// <inheritdoc/>
@@ -217,6 +228,13 @@ public abstract class AdaptiveMaxPoolNd : MaxPoolingModule
         1 => F.AdaptiveMaxPool1dWithIndices(input, OutputSize),
         2 => F.AdaptiveMaxPool2dWithIndices(input, OutputSize),
         _ => F.AdaptiveMaxPool3dWithIndices(input, OutputSize),
+    };
+
+    private protected override Tensor ForwardOutput(Tensor input) => _nd switch
+    {
+        1 => F.AdaptiveMaxPool1d(input, OutputSize),
+        2 => F.AdaptiveMaxPool2d(input, OutputSize),
+        _ => F.AdaptiveMaxPool3d(input, OutputSize),
     };
 
     /// <inheritdoc/>
