@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Xunit;
 
@@ -7,18 +6,7 @@ namespace ConvLab.Tests;
 /// <summary>`convlab summary | rf | memory | models` run as a separate process, as a user types them.</summary>
 public class CalculatorCliTests
 {
-    private static (int Code, string Out, string Err) Convlab(params string[] args)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "ConvLab.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(120_000), "convlab did not finish within 2 minutes");
-        return (p.ExitCode, stdout.Result, stderr.Result);
-    }
+    private static (int Code, string Out, string Err) Convlab(params string[] args) => CliTests.Run(2, args);
 
     [Fact]
     public void SummaryJsonFollowsTheContract()

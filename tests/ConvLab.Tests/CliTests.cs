@@ -8,6 +8,13 @@ public class CliTests
 {
     internal static (int Code, string Out) Convlab(params string[] args)
     {
+        var (code, stdout, stderr) = Run(2, args);
+        return (code, stdout + stderr);
+    }
+
+    /// <summary>Runs the built CLI with <paramref name="args"/>; the time limit is a hang guard, not a timing check.</summary>
+    internal static (int Code, string Out, string Err) Run(int minutes, params string[] args)
+    {
         var dll = Path.Combine(AppContext.BaseDirectory, "ConvLab.Cli.dll");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(dll);
@@ -15,8 +22,8 @@ public class CliTests
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(120_000), "convlab did not finish within 2 minutes");
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        Assert.True(p.WaitForExit(minutes * 60_000), $"convlab did not finish within {minutes} minutes");
+        return (p.ExitCode, stdout.Result, stderr.Result);
     }
 
     [Fact]

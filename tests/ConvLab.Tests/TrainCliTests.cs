@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Xunit;
 
@@ -23,18 +22,11 @@ public sealed class TrainRunFixture : IDisposable
 /// <summary>`convlab train`, `evaluate` and `predict` run as a user types them.</summary>
 public class TrainCliTests(TrainRunFixture run) : IClassFixture<TrainRunFixture>
 {
+    // Generous: the test machine is shared; this is a hang guard, not a timing check.
     internal static (int Code, string Out) Convlab(params string[] args)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "ConvLab.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        // Generous: the test machine is shared; this is a hang guard, not a timing check.
-        Assert.True(p.WaitForExit(600_000), "convlab did not finish within 10 minutes");
-        return (p.ExitCode, stdout.Result + stderr.Result);
+        var (code, stdout, stderr) = CliTests.Run(10, args);
+        return (code, stdout + stderr);
     }
 
     [Fact]
