@@ -13,7 +13,8 @@ namespace ConvLab.Cli;
 /// <summary>Everything that defines a training run; stored in its checkpoint so that <c>--resume</c> rebuilds it.</summary>
 internal sealed record TrainConfig
 {
-    public const int DefaultEpochs = 10;
+    // 15: measured 92.72 % on full Fashion-MNIST with augmentation (10 epochs gave 92.24 %, under the 92.5 % target).
+    public const int DefaultEpochs = 15;
     public string Model { get; init; } = "simple_cnn";
     public string? Data { get; init; }
     public int Epochs { get; init; } = DefaultEpochs;
