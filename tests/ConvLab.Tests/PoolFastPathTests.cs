@@ -31,8 +31,8 @@ public class PoolFastPathTests
 
     private static (double[] Y, long[] Idx, double[] Gx) Run(Case c, Tensor x0, Tensor gy, bool fast, bool withIndices)
     {
-        bool saved = Pool.PlainFastPath;
-        Pool.PlainFastPath = fast;
+        bool saved = Pool.ForceGeneralPath;
+        Pool.ForceGeneralPath = !fast;
         try
         {
             var x = x0.Detach().RequiresGrad_();
@@ -46,7 +46,7 @@ public class PoolFastPathTests
             y.Backward(gy);
             return (y.ToDoubleArray(), idx, x.Grad!.ToDoubleArray());
         }
-        finally { Pool.PlainFastPath = saved; }
+        finally { Pool.ForceGeneralPath = saved; }
     }
 
     [Fact]

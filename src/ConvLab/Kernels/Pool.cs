@@ -129,8 +129,9 @@ internal static class Pool
         }
     }
 
-    /// <summary>Tests clear this to force the generic window loop where the plain 2-d path would apply.</summary>
-    internal static bool PlainFastPath = true;
+    /// <summary>Tests set this to force the generic window loop where the plain 2-d path would apply; per thread, because
+    /// property tests run their cases on several threads at once.</summary>
+    [ThreadStatic] internal static bool ForceGeneralPath;
 
     /// <summary>
     /// (kh, kw, sh, sw) when every window of <paramref name="w"/> is a full kh×kw block at (o·sh, o·sw) of a
@@ -138,7 +139,7 @@ internal static class Pool
     /// </summary>
     public static (int Kh, int Kw, int Sh, int Sw)? Plain2d(PoolWindows w)
     {
-        if (!PlainFastPath || w.In[0] != 1 || w.Out[0] != 1 || w.Step[1] != 1 || w.Step[2] != 1) return null;
+        if (ForceGeneralPath || w.In[0] != 1 || w.Out[0] != 1 || w.Step[1] != 1 || w.Step[2] != 1) return null;
         int? Uniform(int k, out int stride)
         {
             var lo = w.Lo[k]; var cnt = w.Count[k];
