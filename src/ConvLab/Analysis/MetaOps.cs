@@ -13,6 +13,26 @@ internal static class MetaOps
 
     private static string[] DimNames(int nd) => nd switch { 1 => [""], 2 => ["_h", "_w"], 3 => ["_d", "_h", "_w"], _ => Enumerable.Range(0, nd).Select(i => $"_{i}").ToArray() };
 
+    /// <summary>
+    /// The input's receptive-field geometry after a sliding-window op: <paramref name="step"/> gives (rf, jump, start) of
+    /// spatial dimension i; a global field, or one of another rank, passes through unchanged.
+    /// </summary>
+    private static Geometry? Slide(Tensor input, int nd, Func<int, Geometry, (double Rf, double Jump, double Start)> step)
+    {
+        if (T?.GeometryOf(input) is not { } gin) return null;
+        if (gin.Global || gin.Dims != nd) return gin;
+        var rf = new double[nd]; var j = new double[nd]; var st = new double[nd];
+        for (int i = 0; i < nd; i++) (rf[i], j[i], st[i]) = step(i, gin);
+        return new(rf, j, st);
+    }
+
+    /// <summary>Records the three per-dimension quantities in <paramref name="explain"/> and returns their values.</summary>
+    private static (double, double, double) Explained(List<Quantity> explain, string[] names, int i, Quantity rf, Quantity jump, Quantity start)
+    {
+        explain.Add(Dim(rf, names, i)); explain.Add(Dim(jump, names, i)); explain.Add(Dim(start, names, i));
+        return (rf.Value, jump.Value, start.Value);
+    }
+
     private static Quantity Dim(Quantity q, string[] names, int i) => q with { Symbol = q.Symbol + names[i] };
 
     private static long PerSample(long total) => T is { } t ? total / t.Batch : total;
@@ -92,34 +112,15 @@ internal static class MetaOps
         var flops = Formulas.ConvFlops(macs.Int, biasAdds);
         explain.Add(macs); explain.Add(flops);
 
-        Geometry? geo = null;
-        if (T?.GeometryOf(x) is { } gin)
-        {
-            if (gin.Global || gin.Dims != nd) geo = gin;
-            else
-            {
-                var rf = new double[nd]; var j = new double[nd]; var st = new double[nd];
-                for (int i = 0; i < nd; i++)
-                {
-                    Quantity r, jj, s;
-                    if (transposed)
-                    {
-                        r = Formulas.ReceptiveFieldTransposed(gin.Rf[i], gin.Jump[i], kernel[i], g.Stride[i], g.Dilation[i]);
-                        jj = Formulas.JumpTransposed(gin.Jump[i], g.Stride[i]);
-                        s = Formulas.StartTransposed(gin.Start[i], gin.Jump[i], kernel[i], g.Stride[i], g.Pad[i], g.Dilation[i]);
-                    }
-                    else
-                    {
-                        r = Formulas.ReceptiveField(gin.Rf[i], gin.Jump[i], kernel[i], g.Dilation[i]);
-                        jj = Formulas.Jump(gin.Jump[i], g.Stride[i]);
-                        s = Formulas.Start(gin.Start[i], gin.Jump[i], kernel[i], g.Pad[i], g.Dilation[i]);
-                    }
-                    (rf[i], j[i], st[i]) = (r.Value, jj.Value, s.Value);
-                    explain.Add(Dim(r, names, i)); explain.Add(Dim(jj, names, i)); explain.Add(Dim(s, names, i));
-                }
-                geo = new(rf, j, st);
-            }
-        }
+        var geo = Slide(x, nd, (i, gin) => transposed
+            ? Explained(explain, names, i,
+                Formulas.ReceptiveFieldTransposed(gin.Rf[i], gin.Jump[i], kernel[i], g.Stride[i], g.Dilation[i]),
+                Formulas.JumpTransposed(gin.Jump[i], g.Stride[i]),
+                Formulas.StartTransposed(gin.Start[i], gin.Jump[i], kernel[i], g.Stride[i], g.Pad[i], g.Dilation[i]))
+            : Explained(explain, names, i,
+                Formulas.ReceptiveField(gin.Rf[i], gin.Jump[i], kernel[i], g.Dilation[i]),
+                Formulas.Jump(gin.Jump[i], g.Stride[i]),
+                Formulas.Start(gin.Start[i], gin.Jump[i], kernel[i], g.Pad[i], g.Dilation[i])));
         var y = Output(op, outShape, x.DType, null, geo);
         if (T is { } t)
         {
@@ -148,37 +149,20 @@ internal static class MetaOps
         }
         var flops = max ? Formulas.MaxPoolFlops(window, outputs) : Formulas.AvgPoolFlops(window);
         explain.Add(flops);
-        Geometry? geo = null;
-        if (T?.GeometryOf(input) is { } gin)
+        var geo = Slide(input, nd, (i, gin) =>
         {
-            if (gin.Global || gin.Dims != nd) geo = gin;
-            else
-            {
-                var rf = new double[nd]; var j = new double[nd]; var st = new double[nd];
-                for (int i = 0; i < nd; i++)
-                {
-                    var counts = w.Count[3 - nd + i];
-                    int inSize = w.In[3 - nd + i], outSize = w.Out[3 - nd + i];
-                    Quantity r, jj, ss;
-                    if (k != null)
-                    {
-                        r = Formulas.ReceptiveField(gin.Rf[i], gin.Jump[i], k[i], d![i]);
-                        jj = Formulas.Jump(gin.Jump[i], s![i]);
-                        ss = Formulas.Start(gin.Start[i], gin.Jump[i], k[i], p![i], d[i]);
-                    }
-                    else
-                    {
-                        // Adaptive windows vary in size; the largest bounds the field, the mean step is in/out.
-                        r = Formulas.ReceptiveField(gin.Rf[i], gin.Jump[i], counts.Max());
-                        jj = Formulas.Jump(gin.Jump[i], (double)inSize / outSize);
-                        ss = Formulas.Start(gin.Start[i], gin.Jump[i], counts[0], 0);
-                    }
-                    (rf[i], j[i], st[i]) = (r.Value, jj.Value, ss.Value);
-                    explain.Add(Dim(r, names, i)); explain.Add(Dim(jj, names, i)); explain.Add(Dim(ss, names, i));
-                }
-                geo = new(rf, j, st);
-            }
-        }
+            if (k != null)
+                return Explained(explain, names, i,
+                    Formulas.ReceptiveField(gin.Rf[i], gin.Jump[i], k[i], d![i]),
+                    Formulas.Jump(gin.Jump[i], s![i]),
+                    Formulas.Start(gin.Start[i], gin.Jump[i], k[i], p![i], d[i]));
+            // Adaptive windows vary in size; the largest bounds the field, the mean step is in/out.
+            var counts = w.Count[3 - nd + i];
+            return Explained(explain, names, i,
+                Formulas.ReceptiveField(gin.Rf[i], gin.Jump[i], counts.Max()),
+                Formulas.Jump(gin.Jump[i], (double)w.In[3 - nd + i] / w.Out[3 - nd + i]),
+                Formulas.Start(gin.Start[i], gin.Jump[i], counts[0], 0));
+        });
         var y = Output(op, outShape, input.DType, null, geo);
         Report(op, y, 0, flops.Int, explain);
         return y;
@@ -228,23 +212,11 @@ internal static class MetaOps
     internal static Tensor Interpolate(Tensor input, int[] outShape, bool linear)
     {
         int nd = outShape.Length - 2;
-        Geometry? geo = null;
-        if (T?.GeometryOf(input) is { } gin)
+        var geo = Slide(input, nd, (i, gin) =>
         {
-            if (gin.Global || gin.Dims != nd) geo = gin;
-            else
-            {
-                var rf = new double[nd]; var j = new double[nd]; var st = new double[nd];
-                for (int i = 0; i < nd; i++)
-                {
-                    double scale = (double)input.Shape[2 + i] / outShape[2 + i];
-                    rf[i] = gin.Rf[i] + (linear ? gin.Jump[i] : 0);
-                    j[i] = gin.Jump[i] * scale;
-                    st[i] = gin.Start[i] + (linear ? (scale - 1) / 2 * gin.Jump[i] : 0);
-                }
-                geo = new(rf, j, st);
-            }
-        }
+            double scale = (double)input.Shape[2 + i] / outShape[2 + i];
+            return (gin.Rf[i] + (linear ? gin.Jump[i] : 0), gin.Jump[i] * scale, gin.Start[i] + (linear ? (scale - 1) / 2 * gin.Jump[i] : 0));
+        });
         var y = Output("interpolate", outShape, input.DType, null, geo);
         long n = PerSample(y.Numel);
         int ops = linear ? 2 << nd : 0;
