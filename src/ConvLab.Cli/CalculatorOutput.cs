@@ -61,7 +61,7 @@ internal static class CalculatorOutput
     }
 
     /// <summary>The JSON contract of <c>convlab summary --format json</c> (documented in docs/calculator.md).</summary>
-    internal static void Json(TextWriter output, ModelSummary s, bool explain, bool layers = true)
+    internal static void Json(TextWriter output, ModelSummary s, bool explain, bool layers = true, MeasuredMemory? measured = null)
     {
         var buffer = new MemoryStream();
         using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
@@ -116,6 +116,12 @@ internal static class CalculatorOutput
             w.WriteNumber("activation_bytes", m.ActivationBytes);
             w.WriteNumber("workspace_bytes", m.WorkspaceBytes);
             w.WriteNumber("total_bytes", m.TotalBytes);
+            if (measured != null)
+            {
+                w.WriteNumber("measured_step_bytes", measured.StepBytes);
+                w.WriteNumber("measured_scratch_bytes", measured.ScratchBytes);
+                w.WriteNumber("measured_bytes", measured.TotalBytes);
+            }
             if (explain)
             {
                 w.WriteStartArray("explain");

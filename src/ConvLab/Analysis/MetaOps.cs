@@ -124,11 +124,11 @@ internal static class MetaOps
         var y = Output(op, outShape, x.DType, null, geo);
         if (T is { } t)
         {
-            // The dispatcher knows what the algorithm it would pick allocates for this shape.
-            var pass = transposed ? Kernels.ConvPass.BackwardInput : Kernels.ConvPass.Forward;
-            t.Workspace(x.DType == DType.Float64
-                ? Kernels.ConvDispatch.WorkspaceBytes<double>(ConvAlgorithm.Auto, pass, g)
-                : Kernels.ConvDispatch.WorkspaceBytes<float>(ConvAlgorithm.Auto, pass, g));
+            // The dispatcher knows what the algorithm it would pick allocates for this shape; training runs all three passes.
+            foreach (var pass in new[] { Kernels.ConvPass.Forward, Kernels.ConvPass.BackwardInput, Kernels.ConvPass.BackwardWeight })
+                t.Workspace(x.DType == DType.Float64
+                    ? Kernels.ConvDispatch.WorkspaceBytes<double>(ConvAlgorithm.Auto, pass, g)
+                    : Kernels.ConvDispatch.WorkspaceBytes<float>(ConvAlgorithm.Auto, pass, g));
         }
         Report(op, y, macs.Int, flops.Int, explain);
         return y;

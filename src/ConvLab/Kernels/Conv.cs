@@ -83,6 +83,10 @@ internal static class Conv
         return Math.Clamp(ColumnBudget / Math.Max(1, rows * inner), 1, Math.Max(1, g.OutSize[0]));
     }
 
+    /// <summary>Scratch elements an im2col pass holds.</summary>
+    public static long Scratch<T>(ConvPass pass, ConvGeometry g) where T : unmanaged, INumber<T> =>
+        Scratch<T>(pass, g, Workspace(g), GemmOf(pass, g.OutChannels / g.Groups, g.InChannels / g.Groups * g.KernelVolume, Tile(g) * (g.OutPlane / Math.Max(1, g.OutSize[0]))));
+
     /// <summary>Column elements one worker holds.</summary>
     public static long Workspace(ConvGeometry g) =>
         (long)(g.InChannels / g.Groups * g.KernelVolume) * Tile(g) * (g.OutPlane / Math.Max(1, g.OutSize[0]));
@@ -97,8 +101,7 @@ internal static class Conv
 
     /// <summary>
     /// Clears dst and runs <paramref name="image"/>(n, dst, dstOff, workspace) for every image. Small images
-    /// leave a GEMM single-threaded, so the batch is spread over cores instead; each worker owns its
-    /// workspace and, for the weight gradient, a private partial sum added to dst at the end.
+    /// leave a GEMM single-threaded, so the batch is spread over cores instead, in one share per worker.
     /// </summary>
     public static void ForEachImage<T>(ConvPass pass, ConvGeometry g, T[] dst, int dstOff, int workspace, Action<int, T[], int, T[]> image)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -106,32 +109,72 @@ internal static class Conv
         int dstLen = DstLength(pass, g);
         dst.AsSpan(dstOff, dstLen).Clear();
         if (g.Batch == 0 || g.OutPlane == 0 || g.InChannels == 0 || g.OutChannels == 0) return;
-        long perImage = (long)g.OutChannels * (g.InChannels / g.Groups) * g.KernelVolume * g.OutPlane;
-        if (g.Batch > 1 && perImage < (1 << 18) && Threads.Count > 1)
+        if (OverImages(g))
         {
-            var gate = new object();
+            // One contiguous share of the batch per worker, its scratch rented and returned on this thread: pooled
+            // so a training step hands nothing to the GC, and kept in this thread's pool slots rather than in those
+            // of whichever pool threads happened to run the workers. Worker 0 accumulates the weight gradient in
+            // dst itself; the others in partial sums added at the end.
+            int workers = Math.Min(Threads.Count, g.Batch);
             bool weights = pass == ConvPass.BackwardWeight;
-            // Pooled so that a training step does not hand a workspace per worker to the GC on every call.
-            Parallel.For(0, g.Batch, Threads.Options, () => (ws: ArrayPool<T>.Shared.Rent(workspace), acc: weights ? RentCleared<T>(dstLen) : null),
-                (n, _, local) =>
-                {
-                    if (weights) image(n, local.acc!, 0, local.ws);
-                    else image(n, dst, dstOff, local.ws);
-                    return local;
-                },
-                local =>
-                {
-                    ArrayPool<T>.Shared.Return(local.ws);
-                    if (!weights) return;
-                    lock (gate) TensorPrimitives.Add(dst.AsSpan(dstOff, dstLen), local.acc.AsSpan(0, dstLen), dst.AsSpan(dstOff, dstLen));
-                    ArrayPool<T>.Shared.Return(local.acc!);
-                });
+            var scratch = new T[workers][];
+            var partial = new T[workers][];
+            for (int w = 0; w < workers; w++)
+            {
+                scratch[w] = ArrayPool<T>.Shared.Rent(workspace);
+                partial[w] = weights && w > 0 ? RentCleared<T>(dstLen) : dst;
+            }
+            Parallel.For(0, workers, Threads.Options, w =>
+            {
+                for (int n = g.Batch * w / workers; n < g.Batch * (w + 1) / workers; n++)
+                    image(n, partial[w], partial[w] == dst ? dstOff : 0, scratch[w]);
+            });
+            for (int w = 0; w < workers; w++)
+            {
+                ArrayPool<T>.Shared.Return(scratch[w]);
+                if (partial[w] == dst) continue;
+                TensorPrimitives.Add(dst.AsSpan(dstOff, dstLen), partial[w].AsSpan(0, dstLen), dst.AsSpan(dstOff, dstLen));
+                ArrayPool<T>.Shared.Return(partial[w]);
+            }
             return;
         }
         var ws = ArrayPool<T>.Shared.Rent(workspace);
         for (int n = 0; n < g.Batch; n++) image(n, dst, dstOff, ws);
         ArrayPool<T>.Shared.Return(ws);
     }
+
+    /// <summary>Whether <see cref="ForEachImage"/> spreads the batch over threads (images too small for a threaded GEMM).</summary>
+    private static bool OverImages(ConvGeometry g) =>
+        g.Batch > 1 && Threads.Count > 1 && (long)g.OutChannels * (g.InChannels / g.Groups) * g.KernelVolume * g.OutPlane < (1 << 18);
+
+    /// <summary>
+    /// The products a pass multiplies per image and group, as (transA, transB, M, N, K) of <see cref="Gemm.Run"/>: the
+    /// weights are <paramref name="outPerGroup"/> x <paramref name="rows"/> and the columns <paramref name="rows"/> x
+    /// <paramref name="cols"/> (im2col: rows = C_in/groups * kernel volume; 1x1: rows = C_in/groups, cols = output plane).
+    /// </summary>
+    internal static (bool TransA, bool TransB, int M, int N, int K) GemmOf(ConvPass pass, int outPerGroup, int rows, int cols) => pass switch
+    {
+        ConvPass.Forward => (false, false, outPerGroup, cols, rows),
+        ConvPass.BackwardInput => (true, false, rows, cols, outPerGroup),
+        _ => (false, true, outPerGroup, rows, cols),
+    };
+
+    /// <summary>
+    /// Scratch elements a pass run through <see cref="ForEachImage"/> holds at once: the pooled workspace of every worker,
+    /// the weight gradient's partial sums, and the packing buffers of every thread that multiplies.
+    /// </summary>
+    internal static long Scratch<T>(ConvPass pass, ConvGeometry g, long workspace, (bool TransA, bool TransB, int M, int N, int K) gemm)
+        where T : unmanaged, INumber<T>
+    {
+        bool overImages = OverImages(g);
+        int workers = overImages ? Math.Min(Threads.Count, g.Batch) : 1;
+        long partials = pass == ConvPass.BackwardWeight ? (workers - 1) * Pooled(DstLength(pass, g)) : 0;
+        var (threads, pack) = Gemm.PackFootprint<T>(gemm.TransA, gemm.TransB, gemm.M, gemm.N, gemm.K);
+        return workers * Pooled(workspace) + partials + workers * threads * pack;
+    }
+
+    /// <summary>The length <see cref="ArrayPool{T}.Shared"/> hands out for a request: the next power of two.</summary>
+    private static long Pooled(long n) => n == 0 ? 0 : (long)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)Math.Max(n, 16));
 
     private static T[] RentCleared<T>(int n)
     {

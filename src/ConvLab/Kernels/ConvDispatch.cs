@@ -97,15 +97,15 @@ namespace ConvLab.Kernels
         }
 
         /// <summary>Workspace bytes the resolved algorithm of a pass allocates (beyond inputs and outputs).</summary>
-        public static long WorkspaceBytes<T>(ConvAlgorithm algo, ConvPass pass, ConvGeometry g) where T : unmanaged
+        public static long WorkspaceBytes<T>(ConvAlgorithm algo, ConvPass pass, ConvGeometry g) where T : unmanaged, INumber<T>
         {
             bool single = typeof(T) == typeof(float);
             long elems = Resolve(algo, pass, g, single) switch
             {
                 ConvAlgorithm.Direct or ConvAlgorithm.Depthwise => ConvDirect.Workspace<T>(pass, g) * Threads.Count,
                 ConvAlgorithm.Winograd => Winograd.Workspace(pass, g, single),
-                ConvAlgorithm.Gemm1x1 => ConvGemm1x1.Workspace(g),
-                _ => Conv.Workspace(g),
+                ConvAlgorithm.Gemm1x1 => ConvGemm1x1.Scratch<T>(pass, g),
+                _ => Conv.Scratch<T>(pass, g),
             };
             return elems * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         }

@@ -15,6 +15,10 @@ internal static class ConvGemm1x1
     /// <summary>Workspace elements one worker holds: the compact input block when strided.</summary>
     public static long Workspace(ConvGeometry g) => Strided(g) ? (long)g.InChannels * g.OutPlane : 0;
 
+    /// <summary>Scratch elements a pass holds: strided-input blocks and GEMM packing buffers.</summary>
+    public static long Scratch<T>(ConvPass pass, ConvGeometry g) where T : unmanaged, INumber<T> =>
+        Conv.Scratch<T>(pass, g, Workspace(g), Conv.GemmOf(pass, g.OutPerGroup, g.InPerGroup, g.OutPlane));
+
     /// <summary>Runs one pass; dst is overwritten.</summary>
     public static void Run<T>(ConvPass pass, T[] a, int aOff, T[] b, int bOff, T[] dst, int dstOff, ConvGeometry g)
         where T : unmanaged, IFloatingPointIeee754<T>

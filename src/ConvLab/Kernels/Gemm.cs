@@ -123,10 +123,8 @@ internal static class Gemm
         where T : unmanaged, INumber<T> where TV : unmanaged where TOps : IGemmOps<T, TV>
     {
         // Each thread packs all of the operand it does not split, so split the larger extent; on a tie M (measured 6-12 % faster at 1024^3 and 2048^3).
-        bool alongN = n > m;
-        int extent = alongN ? n : m, unit = alongN ? 2 * TOps.Width : TOps.Rows;
-        int units = (extent + unit - 1) / unit;
-        int threads = (long)m * n * k < ParallelWork ? 1 : Math.Min(Threads.Count, units);
+        var (alongN, unit, units, threads) = Partition(m, n, k, TOps.Rows, 2 * TOps.Width);
+        int extent = alongN ? n : m;
         if (threads <= 1) { Serial<T, TV, TOps>(m, n, k, a, aOff, b, bOff, c, cOff, s, accumulate); return; }
         Parallel.For(0, threads, Threads.Options, t =>
         {
@@ -144,8 +142,9 @@ internal static class Gemm
         int mr = TOps.Rows, nr = 2 * TOps.Width, size = Unsafe.SizeOf<T>();
         // Even blocks (K 576 -> 2 x 288, not 384 + 192; N 3136 -> 9 x 352, not 8 x 384 + 64) so no block is
         // a short one that costs a whole pass over the other operand.
-        int kcMax = Balanced(k, KcBytes / size, 1), mcMax = Balanced(m, McBytes / size, mr), ncMax = Balanced(n, NcBytes / size, nr);
-        var ws = GemmWorkspace<T>.Current;
+        var (mcMax, ncMax, kcMax) = Blocks(m, n, k, mr, nr, size);
+        // A product that throws leaves its buffers to the GC rather than returning them half-used.
+        var ws = GemmWorkspace<T>.Take();
         ref T ap = ref ws.A(mcMax * kcMax);
         ref T bp = ref ws.B(ncMax * kcMax);
         ref T tile = ref ws.Tile(mr * nr);
@@ -190,7 +189,47 @@ internal static class Gemm
                 }
             }
         }
+        GemmWorkspace<T>.Give(ws);
     }
+
+    /// <summary>How <see cref="Split"/> divides a product: along N or M, in units of whole micro-tiles, over how many threads.</summary>
+    private static (bool AlongN, int Unit, int Units, int Threads) Partition(int m, int n, int k, int mr, int nr)
+    {
+        bool alongN = n > m;
+        int extent = alongN ? n : m, unit = alongN ? nr : mr;
+        int units = (extent + unit - 1) / unit;
+        return (alongN, unit, units, (long)m * n * k < ParallelWork ? 1 : Math.Min(Threads.Count, units));
+    }
+
+    /// <summary>Block sizes of one thread's share (MC, NC, KC): each packed block fits its cache level.</summary>
+    private static (int Mc, int Nc, int Kc) Blocks(int m, int n, int k, int mr, int nr, int size) =>
+        (Balanced(m, McBytes / size, mr), Balanced(n, NcBytes / size, nr), Balanced(k, KcBytes / size, 1));
+
+    /// <summary>
+    /// The packing buffers a product leaves allocated: how many threads pack, and the elements each holds (they are
+    /// one set per GEMM running at once, see <see cref="GemmWorkspace{T}"/>). Zero for products that run without packing.
+    /// </summary>
+    internal static (int Threads, long ElementsPerThread) PackFootprint<T>(bool transA, bool transB, int m, int n, int k) where T : unmanaged, INumber<T>
+    {
+        bool thin = (!transA && transB && (m <= ThinRows || n <= ThinRows)) || (m <= ThinRows && !transB);
+        if (m == 0 || n == 0 || k == 0 || thin) return (0, 0);
+        int size = Unsafe.SizeOf<T>();
+        var (mr, nr) = BestIsa switch
+        {
+            GemmIsa.Vector512 => MicroTile<T, Vector512<T>, Ops512<T>>(),
+            GemmIsa.Vector256 => MicroTile<T, Vector256<T>, Ops256<T>>(),
+            GemmIsa.Vector128 => MicroTile<T, Vector128<T>, Ops128<T>>(),
+            _ => MicroTile<T, T, OpsScalar<T>>(),
+        };
+        var (alongN, unit, units, threads) = Partition(m, n, k, mr, nr);
+        int share = (units + threads - 1) / threads * unit;
+        var (mc, nc, kc) = Blocks(alongN ? m : Math.Min(m, share), alongN ? Math.Min(n, share) : n, k, mr, nr, size);
+        int pad = 64 / size;
+        return (threads, (long)mc * kc + (long)nc * kc + mr * nr + 3 * pad);
+    }
+
+    private static (int Mr, int Nr) MicroTile<T, TV, TOps>() where T : unmanaged, INumber<T> where TV : unmanaged where TOps : IGemmOps<T, TV> =>
+        (TOps.Rows, 2 * TOps.Width);
 
     /// <summary>The block size that cuts <paramref name="extent"/> into the fewest blocks of at most about <paramref name="target"/>, rounded up to <paramref name="multiple"/>.</summary>
     private static int Balanced(int extent, int target, int multiple)
@@ -202,13 +241,17 @@ internal static class Gemm
 }
 
 /// <summary>
-/// One thread's packing buffers, kept for the thread's lifetime so a GEMM allocates nothing once
-/// warm. Pinned so they can be aligned to a cache line: packed panels are read with full-vector loads.
+/// Packing buffers, kept in a shared pool so a GEMM allocates nothing once warm. One set per GEMM running at the
+/// same time (not per thread that ever ran one: the thread pool may cycle through more threads than run at once).
+/// Pinned so they can be aligned to a cache line: packed panels are read with full-vector loads.
 /// </summary>
 internal sealed class GemmWorkspace<T> where T : unmanaged
 {
-    [ThreadStatic] private static GemmWorkspace<T>? t_current;
-    public static GemmWorkspace<T> Current => t_current ??= new GemmWorkspace<T>();
+    private static readonly System.Collections.Concurrent.ConcurrentBag<GemmWorkspace<T>> Free = [];
+
+    public static GemmWorkspace<T> Take() => Free.TryTake(out var ws) ? ws : new GemmWorkspace<T>();
+
+    public static void Give(GemmWorkspace<T> ws) => Free.Add(ws);
 
     private T[] _a = [], _b = [], _tile = [];
     private int _aStart, _bStart, _tileStart;
