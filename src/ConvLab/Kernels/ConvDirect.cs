@@ -105,10 +105,17 @@ internal static class ConvDirect
         for (int ih = 0; ih < v.IH; ih++)
         {
             int dst = xOff + ih * v.IW, row = bufOff + ih * v.RowLen;
-            for (int iw = 0; iw < v.IW; iw++)
+            if (v.SW == 1)
             {
-                int u = iw + v.PL, j = u / v.SW;
-                if (j < v.Lp) x[dst + iw] = buf[row + u % v.SW * v.Lp + j];
+                int n = Math.Min(v.IW, v.Lp - v.PL);
+                if (n > 0) buf.AsSpan(row + v.PL, n).CopyTo(x.AsSpan(dst, n));
+                continue;
+            }
+            // Phase by phase, as Pack wrote them: no division per element.
+            for (int r = 0; r < v.SW; r++)
+            {
+                int iw = ((r - v.PL) % v.SW + v.SW) % v.SW, j = (iw + v.PL) / v.SW, from = row + r * v.Lp;
+                for (; iw < v.IW && j < v.Lp; iw += v.SW, j++) x[dst + iw] = buf[from + j];
             }
         }
     }

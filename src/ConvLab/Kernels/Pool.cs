@@ -294,6 +294,8 @@ internal static class Pool
     private readonly struct AvgOp<T>(T[] planes, int planesOff, T[] pooled, int pooledOff, PoolWindows w, int divisorOverride, bool backward) : IWindowOp
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        private const int ShortRow = 8;
+
         public void Apply(int p, int o, int od, int oh, int ow)
         {
             int H = w.In[1], W = w.In[2], pb = planesOff + p * w.InPlane, po = pooledOff + o;
@@ -302,7 +304,15 @@ internal static class Pool
             for (int jd = 0, id = w.Lo[0][od]; jd < w.Count[0][od]; jd++, id++)
                 for (int jh = 0, ih = w.Lo[1][oh]; jh < w.Count[1][oh]; jh++, ih++)
                 {
-                    var row = new Span<T>(planes, pb + (id * H + ih) * W + w.Lo[2][ow], w.Count[2][ow]);
+                    int start = pb + (id * H + ih) * W + w.Lo[2][ow], n = w.Count[2][ow];
+                    // Short rows (2x2, 3x3 windows) cost less as a plain loop than as a span call.
+                    if (n <= ShortRow)
+                    {
+                        if (backward) for (int j = 0; j < n; j++) planes[start + j] += g;
+                        else for (int j = 0; j < n; j++) sum += planes[start + j];
+                        continue;
+                    }
+                    var row = new Span<T>(planes, start, n);
                     if (backward) TensorPrimitives.Add(row, g, row);
                     else sum += TensorPrimitives.Sum<T>(row);
                 }

@@ -4,12 +4,12 @@ namespace ConvLab;
 /// Recycles tensor storage between the iterations of a loop that allocates the same shapes every time,
 /// such as a training step. Without it every step hands tens of megabytes of fresh arrays to the GC (large
 /// arrays are zeroed on allocation and only reclaimed by full collections). Inside
-/// <see cref="Begin"/>…<see cref="End"/> on one thread, new tensor storage is taken from the arrays that
-/// earlier steps released; <see cref="End"/> releases every array the step took except those reachable from
+/// <see cref="Begin"/>…<see cref="End(IEnumerable{Tensor})"/> on one thread, new tensor storage is taken from the arrays that
+/// earlier steps released; <see cref="End(IEnumerable{Tensor})"/> releases every array the step took except those reachable from
 /// the tensors the caller names as living on (parameters, their gradients, buffers, optimizer state).
 /// </summary>
 /// <remarks>
-/// The contract is the caller's: after <see cref="End"/>, no tensor created during the step may be used
+/// The contract is the caller's: after <see cref="End(IEnumerable{Tensor})"/>, no tensor created during the step may be used
 /// except those passed to it (read scalars such as the loss before ending the step). Storage allocated on
 /// other threads (e.g. a data loader's prefetch worker) is never recycled.
 /// </remarks>
@@ -54,6 +54,15 @@ public sealed class StorageRecycler
         }
         _taken.Clear();
     }
+
+    /// <summary>
+    /// Ends a training step of <paramref name="model"/>: keeps its parameters, their gradients and its buffers (which a
+    /// step may replace); everything else the step created returns to the free lists. Optimizer state is not tensor
+    /// storage and is unaffected. Zero gradients in place (<c>ZeroGrad(setToNone: false)</c>) so they live in the same
+    /// memory every step.
+    /// </summary>
+    public void End(NN.Module model) =>
+        End(model.Parameters().SelectMany(p => new[] { p, p.Grad }).Concat(model.NamedBuffers().Select(b => b.Buffer)));
 
     /// <summary>New storage of <paramref name="n"/> elements, zeroed; recycled when a step is open on this thread.</summary>
     internal static T[] Take<T>(int n) where T : unmanaged

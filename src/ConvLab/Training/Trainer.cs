@@ -186,7 +186,7 @@ public sealed class Trainer
                     _optimizer.Step();
                     metrics.Add(logits.Detach().Read<float>(), y.Read<long>(), value);
                 }
-                finally { _recycler.End(LivesOn(_model)); }
+                finally { _recycler.End(_model); }
                 progress?.StepCompleted(new StepProgress(epoch, _options.Epochs, step, steps, metrics.Loss, metrics.Top1, metrics.Count / clock.Elapsed.TotalSeconds));
             }
             double seconds = clock.Elapsed.TotalSeconds;
@@ -207,10 +207,6 @@ public sealed class Trainer
         }
         return LastValidation;
     }
-
-    /// <summary>Tensors a step creates that outlive it: gradients (and parameters and buffers, which a step may replace).</summary>
-    private static IEnumerable<Tensor?> LivesOn(Module model) =>
-        model.Parameters().SelectMany(p => new[] { p, p.Grad }).Concat(model.NamedBuffers().Select(b => b.Buffer));
 
     private TrainingDivergedException Diverged(double value, int epoch, int step, int steps)
     {
@@ -263,7 +259,7 @@ public sealed class Trainer
                             throw new ArgumentException($"evaluate: the model outputs {ShapeUtil.Format(logits.Shape)} but [N, {numClasses}] logits were expected");
                         metrics.Add(logits.Read<float>(), y.Read<long>(), F.CrossEntropy(logits, y).Item());
                     }
-                    finally { recycler.End(LivesOn(model)); }
+                    finally { recycler.End(model); }
                     onBatch?.Invoke(++b, loader.BatchCount);
                 }
             return metrics;
