@@ -1,11 +1,37 @@
 using CsCheck;
 using ConvLab.Autograd;
+using ConvLab.NN.Functional;
 using Xunit;
 
 namespace ConvLab.Tests;
 
 public class AutogradTests
 {
+    [Fact]
+    public void ALeafKeepsAConvGradientWithoutAliasingAnotherUse()
+    {
+        // The engine hands a convolution's fresh weight gradient to the leaf without copying it; a second use of the
+        // same weight must then accumulate into it, and the input's gradient must not alias anything either.
+        var g = new Generator(3);
+        var x = Tensor.Randn([2, 3, 6, 6], g).RequiresGrad_();
+        var w = Tensor.Randn([4, 3, 3, 3], g).RequiresGrad_();
+        var once = F.Conv2d(x, w, padding: [1, 1]);
+        once.Sum().Backward();
+        var gw1 = w.Grad!.ToArray(); var gx1 = x.Grad!.ToArray();
+        x.Grad = null; w.Grad = null;
+        var twice = F.Conv2d(x, w, padding: [1, 1]).Add(F.Conv2d(x, w, padding: [1, 1])).Add(x.Sum());
+        twice.Sum().Backward();
+        Assert.Equal(gw1.Select(v => 2 * v), w.Grad!.ToArray(), new ToleranceComparer(1e-5));
+        Assert.Equal(gx1.Select(v => 2 * v + 2 * 4 * 6 * 6), x.Grad!.ToArray(), new ToleranceComparer(1e-4));
+        Assert.False(ReferenceEquals(w.Grad.Storage, x.Grad.Storage));
+    }
+
+    private sealed class ToleranceComparer(double tol) : IEqualityComparer<float>
+    {
+        public bool Equals(float a, float b) => Math.Abs(a - b) <= tol * Math.Max(1, Math.Abs(a));
+        public int GetHashCode(float v) => 0;
+    }
+
     [Fact]
     public void GradientsAccumulateAcrossUsesAndCalls()
     {

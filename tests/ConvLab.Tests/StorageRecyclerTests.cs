@@ -46,7 +46,7 @@ public class StorageRecyclerTests
     }
 
     [Fact]
-    public void RecycledTrainingIsBitIdenticalAndStopsAllocatingAfterTheFirstStep()
+    public void RecycledTrainingIsBitIdenticalAndStopsAllocatingAfterTheSecondStep()
     {
         var plain = Train(recycle: false, steps: 6);
         var recycled = Train(recycle: true, steps: 6);
@@ -56,8 +56,12 @@ public class StorageRecyclerTests
 
         var r = recycled.Recycler!;
         long afterOneStep = Train(recycle: true, steps: 1).Recycler!.BytesAllocated;
-        // Every step allocates the same shapes, so steps 2..6 are served entirely from recycled arrays.
-        Assert.Equal(afterOneStep, r.BytesAllocated);
+        long afterTwoSteps = Train(recycle: true, steps: 2).Recycler!.BytesAllocated;
+        // The first step's fresh weight gradients become the parameters' Grad (kept), so the second step allocates
+        // their per-step buffers once; every step allocates the same shapes, so steps 3..6 are served entirely from
+        // recycled arrays.
+        Assert.True(afterTwoSteps - afterOneStep < afterOneStep / 10, $"second step allocated {afterTwoSteps - afterOneStep} bytes, first {afterOneStep}");
+        Assert.Equal(afterTwoSteps, r.BytesAllocated);
         Assert.True(r.BytesReused >= 5 * (afterOneStep - LivesOnBytes()), $"reused {r.BytesReused}, first step {afterOneStep}");
     }
 

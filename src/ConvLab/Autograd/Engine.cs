@@ -98,7 +98,12 @@ public static class Engine
                 if (!ig.Shape.SequenceEqual(input.Shape))
                     throw new InvalidOperationException($"autograd: {node.Name} produced a gradient of shape {ShapeUtil.Format(ig.Shape)} for input {i} of shape {ShapeUtil.Format(input.Shape)}");
                 if (input.GradFn == null) Accumulate(input, ig);
-                else grads[input.GradFn] = grads.TryGetValue(input.GradFn, out var prev) ? prev.Add(ig) : ig;
+                else
+                {
+                    // Passed on to another node, which may hand it to several inputs: no longer one leaf's to take.
+                    ig.FreshGradient = false;
+                    grads[input.GradFn] = grads.TryGetValue(input.GradFn, out var prev) ? prev.Add(ig) : ig;
+                }
             }
             if (!retainGraph) node.Release();
         }
@@ -109,8 +114,17 @@ public static class Engine
         if (!leaf.RequiresGrad) return;
         grad = grad.To(leaf.DType);
         var acc = leaf.Grad;
-        // A fresh dense copy so that later in-place updates of Grad never alias graph tensors.
-        if (acc == null) leaf.Grad = grad.ContiguousCopy();
+        // A fresh dense copy so that later in-place updates of Grad never alias graph tensors, unless the node made the
+        // gradient for this backward alone (taken once: a second leaf handed the same tensor copies it).
+        if (acc == null)
+        {
+            if (grad.FreshGradient && grad.IsContiguous && grad.StorageOffset == 0 && grad.Numel == grad.Storage.Length)
+            {
+                grad.FreshGradient = false;
+                leaf.Grad = grad;
+            }
+            else leaf.Grad = grad.ContiguousCopy();
+        }
         // In place, as PyTorch does, so a loop that zeroes grads in place allocates nothing here.
         else if (acc.IsContiguous && acc.DType == grad.DType && acc.Shape.SequenceEqual(grad.Shape)) acc.AddDense_(grad);
         else leaf.Grad = acc.Add(grad);

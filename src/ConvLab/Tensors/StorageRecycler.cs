@@ -64,21 +64,24 @@ public sealed class StorageRecycler
     public void End(NN.Module model) =>
         End(model.Parameters().SelectMany(p => new[] { p, p.Grad }).Concat(model.NamedBuffers().Select(b => b.Buffer)));
 
-    /// <summary>New storage of <paramref name="n"/> elements, zeroed; recycled when a step is open on this thread.</summary>
-    internal static T[] Take<T>(int n) where T : unmanaged
+    /// <summary>
+    /// New storage of <paramref name="n"/> elements, zeroed unless <paramref name="clear"/> is false (the caller
+    /// overwrites it all); recycled when a step is open on this thread.
+    /// </summary>
+    internal static T[] Take<T>(int n, bool clear = true) where T : unmanaged
     {
         var r = _active;
-        if (r == null) return new T[n];
+        if (r == null) return clear ? new T[n] : GC.AllocateUninitializedArray<T>(n);
         T[] a;
         if (r._free.TryGetValue((typeof(T[]), n), out var stack) && stack.Count > 0)
         {
             a = (T[])stack.Pop();
-            Array.Clear(a);
+            if (clear) Array.Clear(a);
             r.BytesReused += (long)n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         }
         else
         {
-            a = new T[n];
+            a = clear ? new T[n] : GC.AllocateUninitializedArray<T>(n);
             r.BytesAllocated += (long)n * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         }
         r._taken.Add(a);

@@ -250,7 +250,7 @@ public sealed partial class Tensor
     internal Tensor ContiguousCopy()
     {
         if (IsMeta) return Analysis.MetaOps.Output("contiguous", _shape, DType, this);
-        Array dst = NewStorage(DType, Numel);
+        Array dst = NewStorage(DType, Numel, clear: false);
         switch (DType)
         {
             case DType.Float32: Kernels.Copy.Strided((float[])Storage, _offset, _shape, _strides, (float[])dst); break;
@@ -260,12 +260,22 @@ public sealed partial class Tensor
         return new Tensor(dst, (int[])_shape.Clone());
     }
 
-    internal static Array NewStorage(DType dtype, int n) => dtype switch
+    /// <summary>New storage, zeroed unless <paramref name="clear"/> is false (the caller then writes every element).</summary>
+    internal static Array NewStorage(DType dtype, int n, bool clear = true) => dtype switch
     {
-        DType.Float32 => StorageRecycler.Take<float>(n),
-        DType.Float64 => StorageRecycler.Take<double>(n),
-        _ => StorageRecycler.Take<long>(n),
+        DType.Float32 => StorageRecycler.Take<float>(n, clear),
+        DType.Float64 => StorageRecycler.Take<double>(n, clear),
+        _ => StorageRecycler.Take<long>(n, clear),
     };
+
+    /// <summary>A tensor whose contents are undefined: for kernels that overwrite every element (saves a zeroing pass).</summary>
+    internal static Tensor Uninitialized(int[] shape, DType dtype) => new(NewStorage(dtype, ShapeUtil.Numel(shape), clear: false), shape);
+
+    /// <summary>
+    /// Set on a gradient a node allocated for this backward alone and hands to no one else: the engine may then make it
+    /// a leaf's <see cref="Grad"/> instead of copying it (PyTorch steals such a gradient when nothing else refers to it).
+    /// </summary>
+    internal bool FreshGradient { get; set; }
 
     /// <inheritdoc/>
     public override string ToString() => IsMeta ? $"tensor(..., size={ShapeUtil.Format(_shape)}, device='meta')" : TensorFormatter.Format(this);

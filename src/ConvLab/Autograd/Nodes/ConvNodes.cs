@@ -21,12 +21,15 @@ internal sealed class ConvBackward(Tensor x, Tensor w, ConvGeometry geo, bool tr
         Tensor? gx = null, gw = null, gb = null;
         if (NeedsGrad(0))
         {
-            gx = Tensor.Zeros(x.Shape, x.DType);
+            // Every algorithm writes all of dst; the gradient is this node's alone, so a leaf may keep it as is.
+            gx = Tensor.Uninitialized(x.Shape.ToArray(), x.DType);
+            gx.FreshGradient = true;
             Run(transposed ? ConvPass.Forward : ConvPass.BackwardInput, gy, w, gx, geo, algorithm);
         }
         if (NeedsGrad(1))
         {
-            gw = Tensor.Zeros(w.Shape, w.DType);
+            gw = Tensor.Uninitialized(w.Shape.ToArray(), w.DType);
+            gw.FreshGradient = true;
             if (transposed) Run(ConvPass.BackwardWeight, gy, x, gw, geo, algorithm);
             else Run(ConvPass.BackwardWeight, x, gy, gw, geo, algorithm);
         }

@@ -220,7 +220,7 @@ public static partial class F
             return batched ? m : m.Squeeze(0);
         }
         var xc = x.Detach().Contiguous(); var wc = weight.Detach().Contiguous();
-        var y = Tensor.Zeros(outShape, x.DType);
+        var y = Tensor.Uninitialized(outShape, x.DType); // every algorithm writes all of dst
         ConvBackward.Run(transposed ? ConvPass.BackwardInput : ConvPass.Forward, xc, wc, y, geo, algorithm);
         if (bias != null)
         {
