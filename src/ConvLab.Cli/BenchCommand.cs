@@ -125,8 +125,17 @@ internal static class BenchCommand
             if (ConvDispatch.WhyNot(algo, geo) is { } why) { skipped.Add($"{name}: {why}"); continue; }
             var got = Passes(s, x, w, algo, upstream, tile); // error, and the first warm-up run
             // Warm up until the JIT's tiered compilation has had time to optimise the hot loops.
+            // Timed runs reuse their arrays as a training step does (StorageRecycler): fresh memory would add a page
+            // fault per 4 KB on first touch, which on a VM can cost more than the convolution.
+            var recycler = new StorageRecycler();
+            void Timed()
+            {
+                recycler.Begin();
+                try { Passes(s, x, w, algo, upstream, tile); }
+                finally { recycler.End([]); }
+            }
             var warm = Stopwatch.StartNew();
-            for (int r = 0; r < 20 && (r < 2 || warm.ElapsedMilliseconds < 500); r++) Passes(s, x, w, algo, upstream, tile);
+            for (int r = 0; r < 20 && (r < 2 || warm.ElapsedMilliseconds < 500); r++) Timed();
             double err = got.Zip(reference, (a, b) => MaxAbsDiff(a, b)).Max();
             var times = new double[s.Repeat];
             // Process CPU time per run (all threads) next to wall time: on a shared machine it shows the
@@ -135,7 +144,7 @@ internal static class BenchCommand
             for (int r = 0; r < s.Repeat; r++)
             {
                 var sw = Stopwatch.StartNew();
-                Passes(s, x, w, algo, upstream, tile);
+                Timed();
                 times[r] = sw.Elapsed.TotalMilliseconds;
             }
             double cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds / s.Repeat;

@@ -44,14 +44,18 @@ internal static class ConvDirect
             : new View(g.InSize[h], g.InSize[w], g.OutSize[h], ow, g.Kernel[h], g.Kernel[w], g.Stride[h], g.Stride[w], g.Pad[h], g.Pad[w], g.Dilation[h], g.Dilation[w], owr, lp);
     }
 
-    private static int Block(ConvGeometry g) => Math.Min(g.OutPerGroup, 4);
+    /// <summary>Output channels a forward work item computes together (<see cref="Row4"/> when the block is full).</summary>
+    private const int RowBlock = 4;
+
+    private static int Block(ConvGeometry g) => Math.Min(g.OutPerGroup, RowBlock);
 
     /// <summary>Workspace elements one worker holds for a pass.</summary>
     public static long Workspace<T>(ConvPass pass, ConvGeometry g)
     {
         var v = Make<T>(g);
         long planes = pass == ConvPass.BackwardInput ? 1 : g.InPerGroup;
-        return planes * v.PlaneLen + v.OWr + (pass == ConvPass.BackwardWeight ? (long)g.InPerGroup * v.K * Vector<T>.Count : 0);
+        long rows = pass == ConvPass.Forward ? RowBlock * v.OWr : v.OWr;
+        return planes * v.PlaneLen + rows + (pass == ConvPass.BackwardWeight ? (long)g.InPerGroup * v.K * Vector<T>.Count : 0);
     }
 
     /// <summary>Runs one pass; dst is overwritten.</summary>
@@ -66,7 +70,13 @@ internal static class ConvDirect
         switch (pass)
         {
             case ConvPass.Forward:
-                Threads.For(0, g.Batch * g.Groups * blocks, work, item => Forward(item, a, aOff, b, bOff, dst, dstOff, g, v));
+            {
+                // Each item packs its image's input planes once, so it takes as many channel blocks as still leaves
+                // enough items to spread over the threads (the stem's 3 planes were packed 16 times per image).
+                int perItem = Math.Clamp(g.Batch * g.Groups * blocks / (8 * Threads.Count), 1, Math.Max(1, blocks));
+                int chunks = (blocks + perItem - 1) / perItem;
+                Threads.For(0, g.Batch * g.Groups * chunks, work, item => Forward(item, chunks, perItem, a, aOff, b, bOff, dst, dstOff, g, v));
+            }
                 break;
             case ConvPass.BackwardInput:
                 Threads.For(0, g.Batch * g.InChannels, work, item => BackwardInput(item, a, aOff, b, bOff, dst, dstOff, g, v));
@@ -122,20 +132,44 @@ internal static class ConvDirect
 
     private static int InputRow(in View v, int oh, int kh) => oh * v.SH - v.PT + kh * v.DH;
 
-    private static void Forward<T>(int item, T[] x, int xOff, T[] w, int wOff, T[] y, int yOff, ConvGeometry g, View v)
+    private static void Forward<T>(int item, int chunks, int perItem, T[] x, int xOff, T[] w, int wOff, T[] y, int yOff, ConvGeometry g, View v)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int bs = Block(g), blocks = (g.OutPerGroup + bs - 1) / bs, cinG = g.InPerGroup, K = v.K;
-        int n = item / (g.Groups * blocks), gi = item / blocks % g.Groups, c0 = gi * g.OutPerGroup + item % blocks * bs;
-        int c1 = Math.Min(c0 + bs, (gi + 1) * g.OutPerGroup);
-        var buf = ArrayPool<T>.Shared.Rent(cinG * v.PlaneLen + v.OWr);
+        int n = item / (g.Groups * chunks), gi = item / chunks % g.Groups, b0 = item % chunks * perItem, b1 = Math.Min(blocks, b0 + perItem);
+        var buf = ArrayPool<T>.Shared.Rent(cinG * v.PlaneLen + RowBlock * v.OWr);
         var taps = ArrayPool<int>.Shared.Rent(cinG * K);
-        var wts = ArrayPool<T>.Shared.Rent(cinG * K);
+        var wts = ArrayPool<T>.Shared.Rent(RowBlock * cinG * K);
         int tmp = cinG * v.PlaneLen;
         for (int ci = 0; ci < cinG; ci++)
             Pack(x, xOff + (n * g.InChannels + gi * cinG + ci) * g.InPlane, buf, ci * v.PlaneLen, v);
         // Output row outer: the few input rows it reads stay in L1 across the block's channels.
         for (int oh = 0; oh < v.OH; oh++)
+        for (int blk = b0; blk < b1; blk++)
+        {
+            int c0 = gi * g.OutPerGroup + blk * bs, c1 = Math.Min(c0 + bs, (gi + 1) * g.OutPerGroup);
+            if (c1 - c0 == RowBlock)
+            {
+                // A full block: each loaded input vector feeds all its channels (the stem's 147 taps would
+                // otherwise be loaded once per output channel, leaving the loop bound by loads, not FMAs).
+                int nt4 = 0;
+                for (int ci = 0; ci < cinG; ci++)
+                    for (int kh = 0; kh < v.KH; kh++)
+                    {
+                        int ih = InputRow(v, oh, kh);
+                        if ((uint)ih >= (uint)v.IH) continue;
+                        for (int kw = 0; kw < v.KW; kw++, nt4++)
+                        {
+                            taps[nt4] = ci * v.PlaneLen + ih * v.RowLen + v.TapOff(kw);
+                            for (int c = 0; c < RowBlock; c++)
+                                wts[nt4 * RowBlock + c] = w[wOff + ((c0 + c) * cinG + ci) * K + kh * v.KW + kw];
+                        }
+                    }
+                Row4(buf, taps, wts, nt4, buf, tmp, v.OWr);
+                for (int c = 0; c < RowBlock; c++)
+                    buf.AsSpan(tmp + c * v.OWr, v.OW).CopyTo(y.AsSpan(yOff + (n * g.OutChannels + c0 + c) * g.OutPlane + oh * v.OW, v.OW));
+                continue;
+            }
             for (int co = c0; co < c1; co++)
             {
                 int nt = 0;
@@ -153,6 +187,7 @@ internal static class ConvDirect
                 Row(buf, taps, wts, nt, buf, tmp, v.OWr);
                 buf.AsSpan(tmp, v.OW).CopyTo(y.AsSpan(yOff + (n * g.OutChannels + co) * g.OutPlane + oh * v.OW, v.OW));
             }
+        }
         ArrayPool<T>.Shared.Return(buf); ArrayPool<int>.Shared.Return(taps); ArrayPool<T>.Shared.Return(wts);
     }
 
@@ -163,6 +198,58 @@ internal static class ConvDirect
         if (typeof(T) == typeof(float)) return Vector.FusedMultiplyAdd(a.As<T, float>(), b.As<T, float>(), c.As<T, float>()).As<float, T>();
         if (typeof(T) == typeof(double)) return Vector.FusedMultiplyAdd(a.As<T, double>(), b.As<T, double>(), c.As<T, double>()).As<double, T>();
         return a * b + c;
+    }
+
+    /// <summary>
+    /// Four output channels at once: out[c·len + 0..len) = Σ_t wts[4t + c] · src[taps[t] + 0..len) for c &lt; 4,
+    /// two vectors of the row at a time (8 accumulators; each loaded input vector feeds 4 FMAs).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Row4<T>(T[] src, int[] taps, T[] wts, int nt, T[] outBuf, int outOff, int len) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int vc = Vector<T>.Count;
+        ref T s = ref MemoryMarshal.GetArrayDataReference(src);
+        ref T w = ref MemoryMarshal.GetArrayDataReference(wts);
+        ref T o = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(outBuf), outOff);
+        int j = 0;
+        for (; j + 2 * vc <= len; j += 2 * vc)
+        {
+            Vector<T> a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
+            for (int t = 0; t < nt; t++)
+            {
+                ref T p = ref Unsafe.Add(ref s, taps[t] + j);
+                var x0 = Vector.LoadUnsafe(ref p);
+                var x1 = Vector.LoadUnsafe(ref p, (nuint)vc);
+                ref T wt = ref Unsafe.Add(ref w, 4 * t);
+                var w0 = new Vector<T>(wt);
+                a00 = Fma(x0, w0, a00); a01 = Fma(x1, w0, a01);
+                var w1 = new Vector<T>(Unsafe.Add(ref wt, 1));
+                a10 = Fma(x0, w1, a10); a11 = Fma(x1, w1, a11);
+                var w2 = new Vector<T>(Unsafe.Add(ref wt, 2));
+                a20 = Fma(x0, w2, a20); a21 = Fma(x1, w2, a21);
+                var w3 = new Vector<T>(Unsafe.Add(ref wt, 3));
+                a30 = Fma(x0, w3, a30); a31 = Fma(x1, w3, a31);
+            }
+            a00.StoreUnsafe(ref o, (nuint)j); a01.StoreUnsafe(ref o, (nuint)(j + vc));
+            a10.StoreUnsafe(ref o, (nuint)(len + j)); a11.StoreUnsafe(ref o, (nuint)(len + j + vc));
+            a20.StoreUnsafe(ref o, (nuint)(2 * len + j)); a21.StoreUnsafe(ref o, (nuint)(2 * len + j + vc));
+            a30.StoreUnsafe(ref o, (nuint)(3 * len + j)); a31.StoreUnsafe(ref o, (nuint)(3 * len + j + vc));
+        }
+        for (; j < len; j += vc)
+        {
+            Vector<T> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (int t = 0; t < nt; t++)
+            {
+                var x0 = Vector.LoadUnsafe(ref Unsafe.Add(ref s, taps[t] + j));
+                ref T wt = ref Unsafe.Add(ref w, 4 * t);
+                a0 = Fma(x0, new Vector<T>(wt), a0);
+                a1 = Fma(x0, new Vector<T>(Unsafe.Add(ref wt, 1)), a1);
+                a2 = Fma(x0, new Vector<T>(Unsafe.Add(ref wt, 2)), a2);
+                a3 = Fma(x0, new Vector<T>(Unsafe.Add(ref wt, 3)), a3);
+            }
+            a0.StoreUnsafe(ref o, (nuint)j); a1.StoreUnsafe(ref o, (nuint)(len + j));
+            a2.StoreUnsafe(ref o, (nuint)(2 * len + j)); a3.StoreUnsafe(ref o, (nuint)(3 * len + j));
+        }
     }
 
     /// <summary>out[0..len) = Σ_t wts[t] · src[taps[t] + 0..len), four vectors of the row at a time.</summary>

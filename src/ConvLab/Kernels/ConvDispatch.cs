@@ -32,20 +32,22 @@ namespace ConvLab.Kernels
     /// Picks and runs the convolution algorithm of each pass. Auto's heuristic, per pass:
     /// groups == in_channels (1-d/2-d) → Depthwise; 1x1 unpadded → Gemm1x1; 2-d 3x3 stride-1 dilation-1
     /// with at least <see cref="WinogradMinChannels"/> channels per group in and out and at least
-    /// <see cref="WinogradMinTiles"/> output tiles in the batch → Winograd (forward and backward-data); 1-d/2-d with at most <see cref="DirectMaxInChannels"/> input channels per group
-    /// → Direct; everything else → Im2colGemm.
+    /// <see cref="WinogradMinTiles"/> output tiles in the batch → Winograd (forward and backward-data);
+    /// everything else → Im2colGemm (Direct is never picked: see ARCHITECTURE.md for the measurements).
     /// </summary>
     internal static class ConvDispatch
     {
-        /// <summary>Winograd's transforms only pay off once the GEMMs over channels are big enough.</summary>
-        public const int WinogradMinChannels = 16;
         /// <summary>
-        /// The filter transform costs about as much as the GEMMs over this many tiles (C_out·C_in·α² either
-        /// way), so with fewer output tiles in the batch (e.g. batch 1 at 7x7 or 14x14 with 256+ channels) im2col wins.
+        /// Winograd's transforms only pay off once the GEMMs over channels are big enough: measured with
+        /// `convlab bench conv` (storage recycled, 2 threads), im2col was faster at 64 channels (56x56, batch 8: 7.1-7.6
+        /// vs 9.0-9.4 ms) and Winograd F(2x2) at 128-512 (e.g. 512x7x7 batch 8: 7.8 vs 11.4 ms).
         /// </summary>
-        public const int WinogradMinTiles = 32;
-        /// <summary>Below this many input channels per group im2col copies more than the GEMM computes.</summary>
-        public const int DirectMaxInChannels = 4;
+        public const int WinogradMinChannels = 128;
+        /// <summary>
+        /// The filter transform costs about as much as the GEMMs over this many tiles (C_out·C_in·α² either way):
+        /// at batch 1, 256x14x14 (49 tiles) ran 1.56 ms in Winograd vs 1.00 in im2col; 128x28x28 (196 tiles) broke even.
+        /// </summary>
+        public const int WinogradMinTiles = 128;
 
         /// <summary>Why <paramref name="algo"/> cannot run the geometry, or null when it can.</summary>
         public static string? WhyNot(ConvAlgorithm algo, ConvGeometry g)
@@ -78,7 +80,6 @@ namespace ConvLab.Kernels
             if (pass != ConvPass.BackwardWeight && WhyNot(ConvAlgorithm.Winograd, g) == null
                 && g.InPerGroup >= WinogradMinChannels && g.OutPerGroup >= WinogradMinChannels && Winograd.Tiles(pass, g, single) >= WinogradMinTiles)
                 return ConvAlgorithm.Winograd;
-            if (g.Dims <= 2 && g.InPerGroup <= DirectMaxInChannels) return ConvAlgorithm.Direct;
             return ConvAlgorithm.Im2colGemm;
         }
 
