@@ -223,7 +223,11 @@ public class ConvAlgorithmTests
             Assert.Equal(ConvAlgorithm.Im2colGemm, ConvDispatch.Resolve(ConvAlgorithm.Auto, pass, stem));
         var wide = new ConvGeometry(8, 256, 256, 1, [14, 14], [14, 14], [3, 3], [1, 1], [1, 1], [1, 1]);
         Assert.Equal(ConvAlgorithm.Winograd, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.Forward, wide));
-        Assert.Equal(ConvAlgorithm.Im2colGemm, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.Forward, g3)); // 64 channels
+        Assert.Equal(ConvAlgorithm.Im2colGemm, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.Forward, g3)); // 56x56: wide per-image GEMM
+        var cifar = new ConvGeometry(32, 64, 64, 1, [32, 32], [32, 32], [3, 3], [1, 1], [1, 1], [1, 1]);
+        Assert.Equal(ConvAlgorithm.Winograd, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.Forward, cifar));
+        var mono = new ConvGeometry(128, 1, 32, 1, [28, 28], [28, 28], [3, 3], [1, 1], [1, 1], [1, 1]);
+        Assert.Equal(ConvAlgorithm.Im2colGemm, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.Forward, mono));
         Assert.Equal(ConvAlgorithm.Depthwise, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.BackwardWeight, dw));
         Assert.Equal(ConvAlgorithm.Gemm1x1, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.BackwardInput, pw));
         Assert.Equal(ConvAlgorithm.Im2colGemm, ConvDispatch.Resolve(ConvAlgorithm.Auto, ConvPass.Forward, c3d));

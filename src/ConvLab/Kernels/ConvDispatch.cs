@@ -30,24 +30,27 @@ namespace ConvLab.Kernels
 {
     /// <summary>
     /// Picks and runs the convolution algorithm of each pass. Auto's heuristic, per pass:
-    /// groups == in_channels (1-d/2-d) → Depthwise; 1x1 unpadded → Gemm1x1; 2-d 3x3 stride-1 dilation-1
-    /// with at least <see cref="WinogradMinChannels"/> channels per group in and out and at least
-    /// <see cref="WinogradMinTiles"/> output tiles in the batch → Winograd (forward and backward-data);
+    /// groups == in_channels &gt; 1 (1-d/2-d) → Depthwise; 1x1 unpadded → Gemm1x1; 2-d 3x3 stride-1 dilation-1
+    /// with at least <see cref="WinogradMinChannels"/> channels per group in and out, at most
+    /// <see cref="WinogradMaxPlane"/> output positions per image and at least <see cref="WinogradMinTiles"/> output
+    /// tiles in the batch → Winograd (forward and backward-data);
     /// everything else → Im2colGemm (Direct is never picked: see ARCHITECTURE.md for the measurements).
     /// </summary>
     internal static class ConvDispatch
     {
-        /// <summary>
-        /// Winograd's transforms only pay off once the GEMMs over channels are big enough: measured with
-        /// `convlab bench conv` (storage recycled, 2 threads), im2col was faster at 64 channels (56x56, batch 8: 7.1-7.6
-        /// vs 9.0-9.4 ms) and Winograd F(2x2) at 128-512 (e.g. 512x7x7 batch 8: 7.8 vs 11.4 ms).
-        /// </summary>
-        public const int WinogradMinChannels = 128;
+        /// <summary>Winograd's transforms only pay off once the GEMMs over channels are big enough.</summary>
+        public const int WinogradMinChannels = 16;
         /// <summary>
         /// The filter transform costs about as much as the GEMMs over this many tiles (C_out·C_in·α² either way):
         /// at batch 1, 256x14x14 (49 tiles) ran 1.56 ms in Winograd vs 1.00 in im2col; 128x28x28 (196 tiles) broke even.
         /// </summary>
         public const int WinogradMinTiles = 128;
+        /// <summary>
+        /// Above this many output positions per image, im2col's per-image GEMM is wide enough to beat Winograd's
+        /// transforms: 64x56x56 batch 8 ran 7.1-7.6 ms in im2col vs 9.0-9.4 in Winograd, while 64x32x32 batch 32 ran
+        /// 26.8 vs 20.2 and 32→64 at 14x14 batch 128 (forward+backward) 79 vs 46 (`convlab bench conv`, storage recycled).
+        /// </summary>
+        public const int WinogradMaxPlane = 32 * 32;
 
         /// <summary>Why <paramref name="algo"/> cannot run the geometry, or null when it can.</summary>
         public static string? WhyNot(ConvAlgorithm algo, ConvGeometry g)
@@ -75,10 +78,12 @@ namespace ConvLab.Kernels
         public static ConvAlgorithm Resolve(ConvAlgorithm algo, ConvPass pass, ConvGeometry g, bool single = true)
         {
             if (algo != ConvAlgorithm.Auto && WhyNot(algo, g) == null && HasPass(algo, pass)) return algo;
-            if (g.Dims <= 2 && g.InPerGroup == 1) return ConvAlgorithm.Depthwise;
+            // A single-channel input with groups 1 is not depthwise work: im2col ran 1→32 at 28x28 batch 128 in 8.3 ms vs 14.7.
+            if (g.Dims <= 2 && g.InPerGroup == 1 && g.Groups > 1) return ConvAlgorithm.Depthwise;
             if (g.IsOneByOne) return ConvAlgorithm.Gemm1x1;
             if (pass != ConvPass.BackwardWeight && WhyNot(ConvAlgorithm.Winograd, g) == null
-                && g.InPerGroup >= WinogradMinChannels && g.OutPerGroup >= WinogradMinChannels && Winograd.Tiles(pass, g, single) >= WinogradMinTiles)
+                && g.InPerGroup >= WinogradMinChannels && g.OutPerGroup >= WinogradMinChannels && g.OutPlane <= WinogradMaxPlane
+                && Winograd.Tiles(pass, g, single) >= WinogradMinTiles)
                 return ConvAlgorithm.Winograd;
             return ConvAlgorithm.Im2colGemm;
         }
