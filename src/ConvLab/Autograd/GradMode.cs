@@ -10,6 +10,19 @@ public static class GradMode
 
     internal static void Push() => _disabledDepth++;
     internal static void Pop() => _disabledDepth--;
+
+    /// <summary>Records operations until the returned scope is disposed, even inside <see cref="NoGrad"/> (for library code that needs the graph).</summary>
+    internal static IDisposable Enable()
+    {
+        int saved = _disabledDepth;
+        _disabledDepth = 0;
+        return new Restore(saved);
+    }
+
+    private sealed class Restore(int depth) : IDisposable
+    {
+        public void Dispose() => _disabledDepth = depth;
+    }
 }
 
 /// <summary>

@@ -79,7 +79,10 @@ public abstract class ConvBase : Module
     /// <summary>The kernel.</summary>
     public Tensor Weight { get; }
     /// <summary>Bias (out_channels) or null.</summary>
-    public Tensor? Bias { get; }
+    public Tensor? Bias { get; private set; }
+
+    /// <summary>Gives a bias-free convolution a zero bias (batch-norm folding needs somewhere to put the shift).</summary>
+    internal Tensor EnsureBias() => Bias ??= RegisterParameter("bias", Tensor.Zeros([OutChannels], Weight.DType))!;
     /// <summary>
     /// The convolution algorithm of every pass (<see cref="ConvAlgorithm.Auto"/> by default). Forcing one that
     /// cannot run the layer's shape makes <c>Forward</c> throw an <see cref="ArgumentException"/>.

@@ -71,6 +71,9 @@ public abstract class NormBase : Module
 public abstract class BatchNormNd : NormBase
 {
     private readonly string _name;
+
+    /// <summary>The convolution this layer was folded into by <see cref="Fusion.FoldBatchNorm"/> (its forward then passes the input through), or null.</summary>
+    public string? FoldedInto { get; internal set; }
     private readonly int[] _ranks;
 
     private protected BatchNormNd(string name, int[] ranks, int numFeatures, double eps, double? momentum, bool affine, bool trackRunningStats)
@@ -85,6 +88,12 @@ public abstract class BatchNormNd : NormBase
         CheckRank(_name, input, _ranks);
         if (input.Shape[1] != NumFeatures)
             throw new ArgumentException($"{_name}: expected {NumFeatures} channels, got input of shape {ShapeUtil.Format(input.Shape)}");
+        if (FoldedInto != null)
+        {
+            if (Training)
+                throw new InvalidOperationException($"{_name}: its statistics were folded into the convolution '{FoldedInto}' for inference (Fusion.FoldBatchNorm); load the unfolded weights again to train");
+            return input;
+        }
         double factor = Momentum ?? 0;
         if (Training && TrackRunningStats)
         {
