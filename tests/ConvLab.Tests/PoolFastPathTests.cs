@@ -73,6 +73,37 @@ public class PoolFastPathTests
     }
 
     [Fact]
+    public void AvgFastPathMatchesGenericLoopBitForBit()
+    {
+        CaseGen.Sample(c =>
+        {
+            var x0 = Tensor.Randn([c.N, c.C, c.H, c.W], new Generator(c.Seed), dtype: c.F64 ? DType.Float64 : DType.Float32);
+            var yShape = F.AvgPool2d(x0, [c.Kh, c.Kw], [c.Sh, c.Sw], ceilMode: c.Ceil).Shape.ToArray();
+            var gy = Tensor.Randn(yShape, new Generator(c.Seed + 1), dtype: x0.DType);
+            (long[] Y, long[] Gx) Run(bool fast, int divisor)
+            {
+                bool saved = Pool.ForceGeneralPath;
+                Pool.ForceGeneralPath = !fast;
+                try
+                {
+                    var x = x0.Detach().RequiresGrad_();
+                    var y = F.AvgPool2d(x, [c.Kh, c.Kw], [c.Sh, c.Sw], ceilMode: c.Ceil, divisorOverride: divisor == 0 ? null : divisor);
+                    y.Backward(gy);
+                    return (y.ToDoubleArray().Select(BitConverter.DoubleToInt64Bits).ToArray(), x.Grad!.ToDoubleArray().Select(BitConverter.DoubleToInt64Bits).ToArray());
+                }
+                finally { Pool.ForceGeneralPath = saved; }
+            }
+            foreach (int divisor in new[] { 0, 3 })
+            {
+                var (fy, fgx) = Run(true, divisor);
+                var (sy, sgx) = Run(false, divisor);
+                Assert.Equal(sy, fy);
+                Assert.Equal(sgx, fgx);
+            }
+        }, iter: 100);
+    }
+
+    [Fact]
     public void PlainPathIsTakenOnlyForFullUnpaddedWindows()
     {
         PoolWindows W(int[] k, int[] s, int[] p, int[] d, int[] inS, int[] outS) => PoolWindows.Sliding(inS, outS, k, s, p, d, true);
