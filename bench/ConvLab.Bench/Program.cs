@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using ConvLab;
 using ConvLab.Bench;
 using TorchSharp;
 
@@ -41,7 +42,7 @@ var log = format == "text" ? Console.Out : Console.Error;
 
 ConvLab.Threads.Count = threads;
 torch.set_num_threads(threads);
-double peak = Peak.Measure(threads);
+double peak = FmaPeak.Measure(threads);
 string cpu = File.Exists("/proc/cpuinfo")
     ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?"
     : RuntimeInformation.ProcessArchitecture.ToString();
@@ -51,7 +52,7 @@ log.WriteLine($"threads: {threads} (ConvLab.Threads.Count and torch.set_num_thre
 string LoadAvg() => File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "?";
 string loadStart = LoadAvg();
 log.WriteLine($"load average at start: {loadStart} (a shared machine's other work skews every figure)");
-log.WriteLine($"FMA peak: {peak:F1} GFLOP/s float32 ({Peak.Isa} FMA loop on {threads} threads)");
+log.WriteLine($"FMA peak: {peak:F1} GFLOP/s float32 ({FmaPeak.Isa} FMA loop on {threads} threads)");
 log.WriteLine();
 
 var results = new List<Result>();
@@ -70,7 +71,7 @@ if (results.Count == 0) log.WriteLine($"no case matches filter '{filter}'");
 string loadEnd = LoadAvg();
 log.WriteLine($"load average at end: {loadEnd}");
 // Measured again at the end, best of both: other work on a shared machine can only lower the measured peak.
-double peakEnd = Peak.Measure(threads);
+double peakEnd = FmaPeak.Measure(threads);
 log.WriteLine($"FMA peak at end: {peakEnd:F1} GFLOP/s" + (peakEnd > peak ? "; % peak above used the start figure" : ""));
 peak = Math.Max(peak, peakEnd);
 string jsonDoc = Report.Json(results, peak, cpu, threads, repeats, torchVersion, loadStart, loadEnd);
@@ -79,7 +80,7 @@ if (format == "json")
     Console.WriteLine(jsonDoc);
 else if (format == "markdown")
     Console.WriteLine($"- machine: {cpu}, {Environment.ProcessorCount} logical CPUs, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, TorchSharp-cpu {torchVersion}\n" +
-                      $"- threads: {threads}, repeats: {repeats}, FMA peak: {peak:F1} GFLOP/s ({Peak.Isa}), load average start/end: {loadStart} / {loadEnd}\n\n" +
+                      $"- threads: {threads}, repeats: {repeats}, FMA peak: {peak:F1} GFLOP/s ({FmaPeak.Isa}), load average start/end: {loadStart} / {loadEnd}\n\n" +
                       Report.Markdown(results, peak));
 else
     log.WriteLine("\n" + Report.Legend);

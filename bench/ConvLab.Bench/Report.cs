@@ -93,7 +93,7 @@ static class Report
             ["threads"] = threads,
             ["repeats"] = repeats,
             ["peak_gflops"] = R(peak, 2),
-            ["peak_isa"] = Peak.Isa,
+            ["peak_isa"] = FmaPeak.Isa,
             ["peer"] = $"TorchSharp-cpu {torchVersion}",
             ["date_utc"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
             ["cases"] = cases,

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.Intrinsics;
 using System.Text.Json;
 using ConvLab.Kernels;
 using ConvLab.NN.Functional;
@@ -116,7 +115,7 @@ internal static class BenchCommand
         var upstream64 = Tensor.Randn(Forward(s, x.Double(), w.Double(), ConvAlgorithm.Im2colGemm).Shape, new Generator(2), dtype: DType.Float64);
         var upstream = upstream64.Float();
         var reference = Passes(s, x.Double(), w.Double(), ConvAlgorithm.Im2colGemm, upstream64, 0);
-        double peak = PeakGflops();
+        double peak = FmaPeak.Measure(Threads.Count, runs: 3);
         double flops = 2.0 * geo.Macs * (s.Backward ? 3 : 1);
         var rows = new List<Row>();
         var skipped = new List<string>();
@@ -224,55 +223,5 @@ internal static class BenchCommand
         return s.Transposed
             ? new ConvGeometry(n, s.OutChannels, cin, s.Groups, other, size, s.Kernel, s.Stride, s.Padding, s.Dilation)
             : new ConvGeometry(n, cin, s.OutChannels, s.Groups, size, other, s.Kernel, s.Stride, s.Padding, s.Dilation);
-    }
-
-    /// <summary>
-    /// This machine's single-precision FMA peak on <see cref="Threads.Count"/> threads: independent
-    /// accumulator chains of the widest accelerated vector, long enough to hide the FMA latency.
-    /// </summary>
-    internal static double PeakGflops()
-    {
-        const long iters = 4_000_000;
-        int lanes = Vector512.IsHardwareAccelerated ? 16 : 8;
-        double best = 0;
-        for (int trial = 0; trial < 3; trial++)
-        {
-            var sw = Stopwatch.StartNew();
-            var sink = new float[Threads.Count];
-            Parallel.For(0, Threads.Count, Threads.Options, t => sink[t] = lanes == 16 ? Fma512(iters) : Fma256(iters));
-            double secs = sw.Elapsed.TotalSeconds;
-            best = Math.Max(best, Threads.Count * iters * 12.0 * lanes * 2 / secs / 1e9);
-        }
-        return best;
-    }
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static float Fma512(long iters)
-    {
-        var m = Vector512.Create(0.999999f); var c = Vector512.Create(1e-7f);
-        Vector512<float> a0 = m, a1 = m, a2 = m, a3 = m, a4 = m, a5 = m, a6 = m, a7 = m, a8 = m, a9 = m, a10 = m, a11 = m;
-        for (long i = 0; i < iters; i++)
-        {
-            a0 = Vector512.FusedMultiplyAdd(a0, m, c); a1 = Vector512.FusedMultiplyAdd(a1, m, c); a2 = Vector512.FusedMultiplyAdd(a2, m, c);
-            a3 = Vector512.FusedMultiplyAdd(a3, m, c); a4 = Vector512.FusedMultiplyAdd(a4, m, c); a5 = Vector512.FusedMultiplyAdd(a5, m, c);
-            a6 = Vector512.FusedMultiplyAdd(a6, m, c); a7 = Vector512.FusedMultiplyAdd(a7, m, c); a8 = Vector512.FusedMultiplyAdd(a8, m, c);
-            a9 = Vector512.FusedMultiplyAdd(a9, m, c); a10 = Vector512.FusedMultiplyAdd(a10, m, c); a11 = Vector512.FusedMultiplyAdd(a11, m, c);
-        }
-        return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
-    }
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private static float Fma256(long iters)
-    {
-        var m = Vector256.Create(0.999999f); var c = Vector256.Create(1e-7f);
-        Vector256<float> a0 = m, a1 = m, a2 = m, a3 = m, a4 = m, a5 = m, a6 = m, a7 = m, a8 = m, a9 = m, a10 = m, a11 = m;
-        for (long i = 0; i < iters; i++)
-        {
-            a0 = Vector256.FusedMultiplyAdd(a0, m, c); a1 = Vector256.FusedMultiplyAdd(a1, m, c); a2 = Vector256.FusedMultiplyAdd(a2, m, c);
-            a3 = Vector256.FusedMultiplyAdd(a3, m, c); a4 = Vector256.FusedMultiplyAdd(a4, m, c); a5 = Vector256.FusedMultiplyAdd(a5, m, c);
-            a6 = Vector256.FusedMultiplyAdd(a6, m, c); a7 = Vector256.FusedMultiplyAdd(a7, m, c); a8 = Vector256.FusedMultiplyAdd(a8, m, c);
-            a9 = Vector256.FusedMultiplyAdd(a9, m, c); a10 = Vector256.FusedMultiplyAdd(a10, m, c); a11 = Vector256.FusedMultiplyAdd(a11, m, c);
-        }
-        return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
     }
 }

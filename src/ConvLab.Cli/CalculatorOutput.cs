@@ -60,6 +60,14 @@ internal static class CalculatorOutput
         foreach (var q in s.Memory.Explain) output.WriteLine(bullet + q.Explain());
     }
 
+    /// <summary>The worked formulas as an <c>"explain"</c> array of strings.</summary>
+    private static void Explains(Utf8JsonWriter w, IEnumerable<Quantity> quantities)
+    {
+        w.WriteStartArray("explain");
+        foreach (var q in quantities) w.WriteStringValue(q.Explain());
+        w.WriteEndArray();
+    }
+
     /// <summary>The JSON contract of <c>convlab summary --format json</c> (documented in docs/calculator.md).</summary>
     internal static void Json(TextWriter output, ModelSummary s, bool explain, bool layers = true, MeasuredMemory? measured = null)
     {
@@ -89,12 +97,7 @@ internal static class CalculatorOutput
                     Nums(w, "receptive_field", l.ReceptiveField);
                     Nums(w, "jump", l.Jump);
                     Nums(w, "start", l.Start);
-                    if (explain)
-                    {
-                        w.WriteStartArray("explain");
-                        foreach (var q in l.Explain) w.WriteStringValue(q.Explain());
-                        w.WriteEndArray();
-                    }
+                    if (explain) Explains(w, l.Explain);
                     w.WriteEndObject();
                 }
                 w.WriteEndArray();
@@ -122,12 +125,7 @@ internal static class CalculatorOutput
                 w.WriteNumber("measured_scratch_bytes", measured.ScratchBytes);
                 w.WriteNumber("measured_bytes", measured.TotalBytes);
             }
-            if (explain)
-            {
-                w.WriteStartArray("explain");
-                foreach (var q in m.Explain) w.WriteStringValue(q.Explain());
-                w.WriteEndArray();
-            }
+            if (explain) Explains(w, m.Explain);
             w.WriteEndObject();
             w.WriteEndObject();
         }

@@ -16,9 +16,6 @@ public class StorageRecyclerTests
         return (model, new Adam(model.Parameters(), lr: 1e-2));
     }
 
-    private static IEnumerable<Tensor?> LivesOn(Module m) =>
-        m.Parameters().Concat(m.Parameters().Select(p => p.Grad)).Concat(m.NamedBuffers().Select(b => b.Buffer));
-
     /// <summary>Runs a few Adam steps; returns the final state and the recycler (when used).</summary>
     private static (double[][] State, StorageRecycler? Recycler, double[] Losses) Train(bool recycle, int steps)
     {
@@ -39,7 +36,7 @@ public class StorageRecyclerTests
                 opt.Step();
                 losses[s] = loss.Item();
             }
-            finally { recycler?.End(LivesOn(model)); }
+            finally { recycler?.End(model); }
         }
         var state = model.StateDict().Values.Select(t => t.To(DType.Float64).Read<double>().ToArray()).ToArray();
         return (state, recycler, losses);

@@ -299,14 +299,20 @@ public static class Comparisons
         return (side, m, act, o);
     }
 
+    /// <summary>Side A of the CoordConv and deformable comparisons: a plain k×k "same" convolution.</summary>
+    private static (Side Side, int Out, Quantity Params, Quantity Macs) PlainConv(int cin, int cout, int k, int size, bool bias)
+    {
+        var a = new Side($"{k}x{k} conv");
+        int oi = (int)a.Add("output size", "O", Same(size, k)).Int;
+        var pa = a.Add("parameters", "P", Formulas.ConvParams(cin, cout, k, k, 1, bias));
+        var ma = a.Add("MACs", "MACs", Formulas.ConvMacs([oi, oi], cout, cin, 1, [k, k]));
+        return (a, oi, pa, ma);
+    }
+
     private static Comparison CoordConv(string name, Func<string, int> v, bool bias)
     {
         int cin = v("in-channels"), cout = v("out-channels"), k = v("kernel"), size = v("size");
-        var a = new Side($"{k}x{k} conv");
-        var o = a.Add("output size", "O", Same(size, k));
-        int oi = (int)o.Int;
-        var pa = a.Add("parameters", "P", Formulas.ConvParams(cin, cout, k, k, 1, bias));
-        var ma = a.Add("MACs", "MACs", Formulas.ConvMacs([oi, oi], cout, cin, 1, [k, k]));
+        var (a, oi, pa, ma) = PlainConv(cin, cout, k, size, bias);
         var b = new Side($"{k}x{k} CoordConv (+ y, x channels)");
         b.Add("output size", "O", Same(size, k));
         var pb = b.Add("parameters (C_in + 2 inputs)", "P", Formulas.ConvParams(cin + 2, cout, k, k, 1, bias));
@@ -320,11 +326,7 @@ public static class Comparisons
     private static Comparison Deformable(string name, Func<string, int> v, bool bias)
     {
         int cin = v("in-channels"), cout = v("out-channels"), k = v("kernel"), size = v("size");
-        var a = new Side($"{k}x{k} conv");
-        var o = a.Add("output size", "O", Same(size, k));
-        int oi = (int)o.Int;
-        var pa = a.Add("parameters", "P", Formulas.ConvParams(cin, cout, k, k, 1, bias));
-        var ma = a.Add("MACs", "MACs", Formulas.ConvMacs([oi, oi], cout, cin, 1, [k, k]));
+        var (a, oi, pa, ma) = PlainConv(cin, cout, k, size, bias);
         var b = new Side($"{k}x{k} deformable conv");
         b.Add("output size", "O", Same(size, k));
         var pm = b.Add("main kernel parameters", "P_main", Formulas.ConvParams(cin, cout, k, k, 1, bias));

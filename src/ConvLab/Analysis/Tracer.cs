@@ -103,6 +103,12 @@ internal sealed class Tracer
     /// <summary>Every module call as (path, output shape), in call order (also filled by real, non-meta forwards).</summary>
     public List<(string Path, int[] Shape)> Calls { get; } = [];
 
+    /// <summary>Every module call as (module, input, output) tensors, in completion order (<see cref="NN.Fusion"/> pairs conv and batch-norm calls with it).</summary>
+    internal List<(Module Module, Tensor Input, Tensor Output)> Invocations { get; } = [];
+
+    /// <summary>State-dict path of a module of the traced model (its type name when it is not part of it).</summary>
+    internal string PathOf(Module m) => _paths.GetValueOrDefault(m, m.GetType().Name);
+
     /// <summary>Bytes of every distinct meta storage the forward produced and the autograd graph keeps alive.</summary>
     public long KeptBytes { get; private set; }
 
@@ -124,12 +130,13 @@ internal sealed class Tracer
 
     internal void Enter(Module m) => _stack.Add((m, _nextCall++));
 
-    internal void Exit(Module m, Tensor output)
+    internal void Exit(Module m, Tensor input, Tensor output)
     {
         var (_, id) = _stack[^1];
         _stack.RemoveAt(_stack.Count - 1);
         string path = _paths.GetValueOrDefault(m, m.GetType().Name);
         Calls.Add((path, output.Shape.ToArray()));
+        Invocations.Add((m, input, output));
         if (!output.IsMeta || !_leaves.Contains(m)) return;
         var row = Rows.Count > 0 && Rows[^1].CallId == id && ReferenceEquals(Rows[^1].Owner, m) ? Rows[^1] : null;
         if (row == null) Rows.Add(row = new TraceRow { Name = path, Type = m.GetType().Name, Owner = m, CallId = id });

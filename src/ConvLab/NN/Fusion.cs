@@ -32,17 +32,13 @@ public static class Fusion
         if (inputShape.Length == 0 || inputShape.Any(d => d < 1))
             throw new ArgumentException($"fold_batch_norm: input shape must have positive sizes, got {ShapeUtil.Format(inputShape)}");
 
-        var names = new Dictionary<Module, string>(ReferenceEqualityComparer.Instance);
-        foreach (var (name, m) in model.NamedModules()) names.TryAdd(m, name);
-        var calls = new List<(Module Module, Tensor Input, Tensor Output)>();
+        // A tracer sees every module call of a real forward with its input and output tensors.
+        var tracer = new Analysis.Tracer(model, 1);
         Tensor output;
-        var previous = Module.CallObserver;
-        Module.CallObserver = (m, i, o) => calls.Add((m, i, o));
-        try
-        {
-            using (GradMode.Enable()) output = model.Call(Tensor.Zeros([1, .. inputShape], model.Parameters().FirstOrDefault()?.DType ?? DType.Float32));
-        }
-        finally { Module.CallObserver = previous; }
+        using (tracer.Activate())
+        using (GradMode.Enable())
+            output = model.Call(Tensor.Zeros([1, .. inputShape], model.Parameters().FirstOrDefault()?.DType ?? DType.Float32));
+        var calls = tracer.Invocations;
 
         var consumers = Consumers(output);
         var callCount = new Dictionary<Module, int>(ReferenceEqualityComparer.Instance);
@@ -57,8 +53,8 @@ public static class Fusion
             if (callCount[bn] != 1 || callCount[conv] != 1 || consumers.GetValueOrDefault(input) != 1 || bn.RunningMean == null) continue;
             if (conv.OutChannels != bn.NumFeatures) continue;
             Fold(conv, bn);
-            bn.FoldedInto = names.GetValueOrDefault(conv, conv.GetType().Name);
-            folded.Add((bn.FoldedInto, names.GetValueOrDefault(bn, bn.GetType().Name)));
+            bn.FoldedInto = tracer.PathOf(conv);
+            folded.Add((bn.FoldedInto, tracer.PathOf(bn)));
         }
         return folded;
     }

@@ -26,25 +26,11 @@ public abstract class Module
     /// </summary>
     public Tensor Call(Tensor input)
     {
-        if (CallObserver is { } observe)
-        {
-            var result = CallTraced(input);
-            observe(this, input, result);
-            return result;
-        }
-        return CallTraced(input);
-    }
-
-    /// <summary>Sees every module call on this thread as (module, input, output) (<see cref="Fusion"/> finds conv → batch-norm pairs with it).</summary>
-    [ThreadStatic] internal static Action<Module, Tensor, Tensor>? CallObserver;
-
-    private Tensor CallTraced(Tensor input)
-    {
         var tracer = Analysis.Tracer.Current;
         if (tracer == null) return Forward(input);
         tracer.Enter(this);
         var output = Forward(input);
-        tracer.Exit(this, output);
+        tracer.Exit(this, input, output);
         return output;
     }
 

@@ -2,13 +2,14 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace ConvLab.Bench;
+namespace ConvLab;
 
 /// <summary>
-/// Measures this machine's float32 FMA peak: every thread runs 16 independent chains of vector FMAs (enough to
-/// cover FMA latency times the number of FMA pipes), all threads start together, and the best of several runs counts.
+/// Measures this machine's float32 FMA peak, the yardstick for "% of peak" in `convlab bench conv` and the TorchSharp
+/// bench: every thread runs 16 independent chains of vector FMAs (enough to cover FMA latency times the number of FMA
+/// pipes), all threads start together, and the best of several runs counts.
 /// </summary>
-static class Peak
+public static class FmaPeak
 {
     private static float _sink;
 
