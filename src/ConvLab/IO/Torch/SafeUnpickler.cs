@@ -107,8 +107,8 @@ internal sealed class SafeUnpickler
             case (byte)'1': PopMark("POP_MARK"); break;
             case (byte)'2': Push(Peek("DUP")); break;
             case (byte)'N': Push(TorchNone.Instance); break;
-            case 0x88: Push(new TorchBool(true)); break;
-            case 0x89: Push(new TorchBool(false)); break;
+            case 0x88: Push(TorchBool.True); break;
+            case 0x89: Push(TorchBool.False); break;
             case (byte)'J': Push(new TorchInt(BinaryPrimitives.ReadInt32LittleEndian(Take(4, "BININT")))); break;
             case (byte)'K': Push(new TorchInt(ReadByte("BININT1"))); break;
             case (byte)'M': Push(new TorchInt(BinaryPrimitives.ReadUInt16LittleEndian(Take(2, "BININT2")))); break;

@@ -36,6 +36,12 @@ public sealed class TorchNone : TorchValue
 /// <summary>A Python <c>bool</c>.</summary>
 public sealed class TorchBool(bool value) : TorchValue
 {
+    /// <summary>Shared <c>True</c>.</summary>
+    public static TorchBool True { get; } = new(true);
+
+    /// <summary>Shared <c>False</c>.</summary>
+    public static TorchBool False { get; } = new(false);
+
     /// <summary>The value.</summary>
     public bool Value { get; } = value;
 
@@ -166,7 +172,8 @@ public abstract class TorchContainer : TorchValue
 /// <summary>A Python list, tuple, set or frozenset, in pickle order.</summary>
 public sealed class TorchList : TorchContainer
 {
-    private readonly List<TorchValue> _items = [];
+    // Allocated on first add: a pickle can ask for one empty container per byte, so empty ones stay small.
+    private List<TorchValue>? _items;
 
     /// <summary>An empty sequence of the given kind.</summary>
     public TorchList(TorchSequenceKind kind = TorchSequenceKind.List) => Kind = kind;
@@ -182,13 +189,13 @@ public sealed class TorchList : TorchContainer
     public TorchSequenceKind Kind { get; }
 
     /// <summary>The items.</summary>
-    public IReadOnlyList<TorchValue> Items => _items;
+    public IReadOnlyList<TorchValue> Items => _items ?? (IReadOnlyList<TorchValue>)[];
 
     /// <summary>Number of items.</summary>
-    public int Count => _items.Count;
+    public int Count => _items?.Count ?? 0;
 
     /// <summary>Item <paramref name="index"/>.</summary>
-    public TorchValue this[int index] => _items[index];
+    public TorchValue this[int index] => Items[index];
 
     /// <inheritdoc/>
     public override string TypeName => Kind switch
@@ -204,7 +211,7 @@ public sealed class TorchList : TorchContainer
     {
         ArgumentNullException.ThrowIfNull(item);
         Adopt(item, "append");
-        _items.Add(item);
+        (_items ??= []).Add(item);
     }
 }
 
@@ -215,8 +222,10 @@ public sealed class TorchList : TorchContainer
 /// </summary>
 public sealed class TorchDict : TorchContainer
 {
-    private readonly List<KeyValuePair<TorchValue, TorchValue>> _items = [];
-    private readonly Dictionary<object, int> _index = [];
+    // Allocated on first use, as in TorchList.
+    private List<KeyValuePair<TorchValue, TorchValue>>? _items;
+    private Dictionary<object, int>? _index;
+    private Dictionary<string, TorchValue>? _attributes;
 
     /// <summary>An empty dict (<paramref name="ordered"/>: an <c>OrderedDict</c>).</summary>
     public TorchDict(bool ordered = false) => IsOrdered = ordered;
@@ -225,15 +234,14 @@ public sealed class TorchDict : TorchContainer
     public bool IsOrdered { get; }
 
     /// <summary>The entries in insertion order.</summary>
-    public IReadOnlyList<KeyValuePair<TorchValue, TorchValue>> Items => _items;
+    public IReadOnlyList<KeyValuePair<TorchValue, TorchValue>> Items => _items ?? (IReadOnlyList<KeyValuePair<TorchValue, TorchValue>>)[];
 
     /// <summary>Number of entries.</summary>
-    public int Count => _items.Count;
+    public int Count => _items?.Count ?? 0;
 
     /// <summary>Instance attributes restored by the pickle's BUILD (e.g. <c>_metadata</c>); empty if none.</summary>
-    public IReadOnlyDictionary<string, TorchValue> Attributes => _attributes;
+    public IReadOnlyDictionary<string, TorchValue> Attributes => _attributes ?? (IReadOnlyDictionary<string, TorchValue>)System.Collections.ObjectModel.ReadOnlyDictionary<string, TorchValue>.Empty;
 
-    private readonly Dictionary<string, TorchValue> _attributes = [];
 
     /// <inheritdoc/>
     public override string TypeName => IsOrdered ? "OrderedDict" : "dict";
@@ -242,7 +250,7 @@ public sealed class TorchDict : TorchContainer
     public bool TryGetValue(string key, out TorchValue value)
     {
         ArgumentNullException.ThrowIfNull(key);
-        if (_index.TryGetValue(key, out int i)) { value = _items[i].Value; return true; }
+        if (_index != null && _index.TryGetValue(key, out int i)) { value = _items![i].Value; return true; }
         value = TorchNone.Instance;
         return false;
     }
@@ -258,8 +266,9 @@ public sealed class TorchDict : TorchContainer
         var identity = KeyIdentity(key);
         Adopt(key, "setitem");
         Adopt(value, "setitem");
-        if (identity != null && _index.TryGetValue(identity, out int i)) { _items[i] = new(_items[i].Key, value); return; }
-        if (identity != null) _index[identity] = _items.Count;
+        _items ??= [];
+        if (identity != null && _index != null && _index.TryGetValue(identity, out int i)) { _items[i] = new(_items[i].Key, value); return; }
+        if (identity != null) (_index ??= [])[identity] = _items.Count;
         _items.Add(new(key, value));
     }
 
@@ -269,7 +278,7 @@ public sealed class TorchDict : TorchContainer
     internal void SetAttribute(string name, TorchValue value)
     {
         Adopt(value, "build");
-        _attributes[name] = value;
+        (_attributes ??= [])[name] = value;
     }
 
     // Python compares dict keys by value; 1 == 1.0 == True, so numbers share one identity. Tuples are rare as
