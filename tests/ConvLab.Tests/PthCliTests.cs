@@ -32,3 +32,48 @@ public class PthCliTests
         Assert.False(File.Exists("/tmp/convlab-pickle-executed"));
     }
 }
+
+/// <summary>`convlab convert` as a user types it.</summary>
+public class ConvertCliTests
+{
+    [Fact]
+    public void ConvertsPthToSafetensorsAndBackWithTheSameTensors()
+    {
+        var dir = Directory.CreateTempSubdirectory("convlab-convert-");
+        try
+        {
+            string st = Path.Combine(dir.FullName, "tiny.safetensors"), pth = Path.Combine(dir.FullName, "tiny.pth");
+            var (code, text) = TrainCliTests.Convlab("convert", Path.Combine(PthTests.InteropDir, "tiny_unet.pth"), st);
+            Assert.True(code == 0, text);
+            Assert.Contains("22 tensors", text);
+            (code, text) = TrainCliTests.Convlab("convert", st, pth, "--repeat", "3");
+            Assert.True(code == 0, text);
+            Assert.Contains("median of 3", text);
+            var original = ConvLab.IO.Torch.TorchFile.LoadStateDict(Path.Combine(PthTests.InteropDir, "tiny_unet.pth"));
+            var back = ConvLab.IO.Torch.TorchFile.LoadStateDict(pth);
+            Assert.Equal(original.Keys.Order(), back.Keys.Order());
+            foreach (var (k, t) in original)
+                Assert.Equal(t.ToDoubleArray(), back[k].ToDoubleArray());
+
+            (code, text) = TrainCliTests.Convlab("convert", "simple_cnn", Path.Combine(dir.FullName, "fresh.pth"), "--seed", "4");
+            Assert.True(code == 0, text);
+            Assert.Equal(18, ConvLab.IO.Torch.TorchFile.LoadStateDict(Path.Combine(dir.FullName, "fresh.pth")).Count);
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
+    public void ConvertNamesWhatIsWrong()
+    {
+        var (code, text) = TrainCliTests.Convlab("convert", "/no/such.pth", "x.pth");
+        Assert.NotEqual(0, code);
+        Assert.Contains("'/no/such.pth' is neither a file, a run folder nor a zoo model", text);
+        (code, text) = TrainCliTests.Convlab("convert", "simple_cnn", "x.onnx");
+        Assert.NotEqual(0, code);
+        Assert.Contains("must end in .pth, .pt or .safetensors", text);
+        (code, text) = TrainCliTests.Convlab("convert", Path.Combine(PthTests.InteropDir, "whole_module.pth"), "x.safetensors");
+        Assert.NotEqual(0, code);
+        Assert.Contains("whole_module.pth: ", text);
+        Assert.DoesNotContain("   at ", text);
+    }
+}

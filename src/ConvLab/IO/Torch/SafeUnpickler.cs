@@ -46,7 +46,7 @@ internal sealed class SafeUnpickler
     private readonly List<TorchValue> _stack = [];
     private readonly List<int> _marks = [];
     private readonly Dictionary<long, TorchValue> _memo = [];
-    private int _pos;
+    private int _pos, _opStart;
 
     /// <param name="file">File name for messages.</param>
     /// <param name="data">The bytes holding one or more consecutive pickles.</param>
@@ -69,7 +69,7 @@ internal sealed class SafeUnpickler
         _memo.Clear();
         while (true)
         {
-            int at = _pos;
+            int at = _opStart = _pos;
             byte op = ReadByte("opcode");
             try
             {
@@ -471,5 +471,5 @@ internal sealed class SafeUnpickler
         _memo[index] = top;
     }
 
-    private InvalidDataException Bad(string message) => new($"{_file}: pickle offset {_pos}: {message}");
+    private InvalidDataException Bad(string message) => new($"{_file}: pickle offset {_opStart}: {message}");
 }

@@ -84,7 +84,7 @@ public static class TorchFile
         foreach (var (k, v) in d.Items)
         {
             string name = ((TorchString)k).Value;
-            result[strip ? name["module.".Length..] : name] = ((TorchTensor)v).ToTensor(floatAsFloat32: true);
+            result[strip ? name["module.".Length..] : name] = ((TorchTensor)v).ToTensor(floatAsFloat32: true, adopt: true);
         }
         return result;
     }
@@ -119,18 +119,28 @@ public static class TorchFile
             using var zip = new ZipArchive(s, ZipArchiveMode.Create, leaveOpen: true);
             WriteEntry(zip, "archive/data.pkl", pickle);
             WriteEntry(zip, "archive/byteorder", "little"u8);
-            for (int i = 0; i < storages.Count; i++) WriteEntry(zip, $"archive/data/{i}", TorchPickleWriter.LittleEndian(storages[i]).Span);
+            for (int i = 0; i < storages.Count; i++)
+            {
+                var entry = NewEntry(zip, $"archive/data/{i}");
+                using var es = entry.Open();
+                TorchPickleWriter.WriteLittleEndian(es, storages[i]);
+            }
             WriteEntry(zip, "archive/version", "3\n"u8);
         });
     }
 
     private static void WriteEntry(ZipArchive zip, string name, ReadOnlySpan<byte> data)
     {
+        using var es = NewEntry(zip, name).Open();
+        es.Write(data);
+    }
+
+    private static ZipArchiveEntry NewEntry(ZipArchive zip, string name)
+    {
         var entry = zip.CreateEntry(name, CompressionLevel.NoCompression);
         // PyTorch's own writer uses this fixed timestamp; it keeps files byte-identical across runs.
         entry.LastWriteTime = new DateTimeOffset(1980, 1, 1, 0, 0, 0, TimeSpan.Zero);
-        using var es = entry.Open();
-        es.Write(data);
+        return entry;
     }
 
     // ---------------------------------------------------------------- reading
@@ -215,7 +225,8 @@ public static class TorchFile
             long need = s.Numel * s.DType.ElementSize();
             if (entry.Length != need)
                 throw new InvalidDataException($"{file}: entry {prefix}data/{s.Key} has {entry.Length} bytes but the pickle declares {s.Numel} x {s.DType.TorchName()} = {need}");
-            s.Bind(ReadEntry(file, entry, need, storages, $"storage '{s.Key}'"), bigEndian);
+            if (s.DType == TorchDType.Float32) s.Bind(ReadFloatEntry(file, entry, storages, $"storage '{s.Key}'"), bigEndian);
+            else s.Bind(ReadEntry(file, entry, need, storages, $"storage '{s.Key}'"), bigEndian);
         }
         return root;
     }
@@ -228,6 +239,17 @@ public static class TorchFile
         var data = new byte[entry.Length];
         using var s = entry.Open();
         s.ReadExactly(data);
+        return data;
+    }
+
+    private static float[] ReadFloatEntry(string file, ZipArchiveEntry entry, Storages budget, string what)
+    {
+        if (entry.Length > int.MaxValue - 64) throw new InvalidDataException($"{file}: {what} is {entry.Length} bytes, larger than this reader supports");
+        budget.Spend(entry.Length, what);
+        // Not zeroed: ReadExactly fills every byte or throws.
+        var data = GC.AllocateUninitializedArray<float>((int)(entry.Length / 4));
+        using var s = entry.Open();
+        s.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(data.AsSpan()));
         return data;
     }
 

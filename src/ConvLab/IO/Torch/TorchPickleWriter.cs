@@ -28,13 +28,13 @@ internal sealed class TorchPickleWriter
     }
 
     /// <summary>The storage's bytes in little-endian order (a copy only when the source file was big-endian).</summary>
-    public static ReadOnlyMemory<byte> LittleEndian(TorchStorage s)
+    public static void WriteLittleEndian(Stream output, TorchStorage s)
     {
         int size = s.DType.ElementSize();
-        if (!s.BigEndian || size == 1) return s.Data;
+        if (!s.BigEndian || size == 1) { output.Write(s.Data); return; }
         var copy = s.Data.ToArray();
         for (int i = 0; i + size <= copy.Length; i += size) copy.AsSpan(i, size).Reverse();
-        return copy;
+        output.Write(copy);
     }
 
     private void Value(TorchValue v, int depth)

@@ -82,7 +82,9 @@ public static class TorchDTypes
 public sealed class TorchStorage : TorchValue
 {
     private ReadOnlyMemory<byte> _data;
-    private bool _bound;
+    // Float32 storages read from a file live in a float[] so a tensor covering all of it can take the array as is.
+    private float[]? _floats;
+    private bool _bound, _floatsTaken;
 
     internal TorchStorage(TorchDType dtype, string key, long numel)
     {
@@ -113,7 +115,14 @@ public sealed class TorchStorage : TorchValue
     public long Numel { get; }
 
     /// <summary>The raw bytes in the file's byte order (see <see cref="BigEndian"/>).</summary>
-    public ReadOnlyMemory<byte> Data => _bound ? _data : throw new InvalidOperationException($"storage '{Key}': data not read yet");
+    public ReadOnlySpan<byte> Data
+    {
+        get
+        {
+            if (!_bound) throw new InvalidOperationException($"storage '{Key}': data not read yet");
+            return _floats != null ? MemoryMarshal.AsBytes(_floats.AsSpan()) : _data.Span;
+        }
+    }
 
     /// <summary>True when the file was written on a big-endian machine (zip <c>byteorder</c> or legacy sys info).</summary>
     public bool BigEndian { get; private set; }
@@ -122,6 +131,21 @@ public sealed class TorchStorage : TorchValue
     public override string TypeName => $"torch.{DType.StorageName()}";
 
     internal bool IsBound => _bound;
+
+    internal void Bind(float[] data, bool bigEndian)
+    {
+        _floats = data;
+        BigEndian = bigEndian;
+        _bound = true;
+    }
+
+    /// <summary>The float32 array itself, once, for a caller that owns the storage from now on (else null).</summary>
+    internal float[]? TakeFloats()
+    {
+        if (_floats == null || _floatsTaken || BigEndian) return null;
+        _floatsTaken = true;
+        return _floats;
+    }
 
     internal void Bind(ReadOnlyMemory<byte> data, bool bigEndian)
     {
@@ -134,7 +158,7 @@ public sealed class TorchStorage : TorchValue
 /// <summary>
 /// A tensor as PyTorch stored it: a strided view (<see cref="StorageOffset"/>, <see cref="Shape"/>,
 /// <see cref="Strides"/>, in elements) into a <see cref="TorchStorage"/>. Construction checks that every element
-/// the view addresses lies inside the storage. <see cref="ToTensor"/> copies it into a ConvLab tensor.
+/// the view addresses lies inside the storage. <see cref="ToTensor(bool)"/> copies it into a ConvLab tensor.
 /// </summary>
 public sealed class TorchTensor : TorchValue
 {
@@ -207,10 +231,18 @@ public sealed class TorchTensor : TorchValue
     /// Copies the view into a new contiguous ConvLab tensor: floating-point types become float32 (float64 stays float64
     /// unless <paramref name="floatAsFloat32"/>), integer and bool types become int64.
     /// </summary>
-    public Tensor ToTensor(bool floatAsFloat32 = false)
+    public Tensor ToTensor(bool floatAsFloat32 = false) => ToTensor(floatAsFloat32, adopt: false);
+
+    /// <summary>
+    /// With <paramref name="adopt"/>, a float32 tensor that covers its whole storage takes the storage's array instead
+    /// of a copy (the caller drops the file's object tree afterwards, so nothing else sees the sharing).
+    /// </summary>
+    internal Tensor ToTensor(bool floatAsFloat32, bool adopt)
     {
         var shape = (int[])_shape.Clone();
-        var src = Storage.Data.Span;
+        if (adopt && DType == TorchDType.Float32 && StorageOffset == 0 && Numel == Storage.Numel && IsDense() && Storage.TakeFloats() is { } own)
+            return new Tensor(own, shape);
+        var src = Storage.Data;
         int size = DType.ElementSize();
         bool swap = Storage.BigEndian && size > 1;
         if (DType == TorchDType.Float64 && !floatAsFloat32)
