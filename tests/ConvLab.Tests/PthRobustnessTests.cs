@@ -208,6 +208,66 @@ public class PthRobustnessTests
         Assert.Contains("STOP with 200000 stack items", error);
     }
 
+    private static List<(string Name, byte[] Data)> Entries(string fixture)
+    {
+        using var zip = new ZipArchive(new MemoryStream(FixtureBytes(fixture)));
+        return zip.Entries.Select(e =>
+        {
+            using var s = e.Open();
+            var ms = new MemoryStream();
+            s.CopyTo(ms);
+            return (e.FullName, ms.ToArray());
+        }).ToList();
+    }
+
+    [Fact]
+    public void DeflatedEntriesAndAnyFolderNameAreRead()
+    {
+        // PyTorch stores entries uncompressed, but a re-zipped file (other tools, other folder name) must read the same.
+        var ms = new MemoryStream();
+        using (var zip = new ZipArchive(ms, ZipArchiveMode.Create, leaveOpen: true))
+            foreach (var (name, data) in Entries("tiny_unet.pth"))
+            {
+                using var s = zip.CreateEntry("renamed" + name[name.IndexOf('/')..], CompressionLevel.Optimal).Open();
+                s.Write(data);
+            }
+        var dir = Directory.CreateTempSubdirectory("convlab-pthzip-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "deflated.pth");
+            File.WriteAllBytes(path, ms.ToArray());
+            var expected = TorchFile.LoadStateDict(Path.Combine(PthTests.InteropDir, "tiny_unet.pth"));
+            var actual = TorchFile.LoadStateDict(path);
+            Assert.Equal(expected.Keys, actual.Keys);
+            foreach (var (k, t) in expected) Assert.Equal(t.ToDoubleArray(), actual[k].ToDoubleArray());
+        }
+        finally { dir.Delete(true); }
+    }
+
+    [Fact]
+    public void BigEndianStoragesAreSwapped()
+    {
+        // {'w': float32 [1, 2, -3.5, 0.25]} as a big-endian machine writes it: byteorder "big", storage bytes swapped.
+        float[] values = [1, 2, -3.5f, 0.25f];
+        var be = values.SelectMany(v => BitConverter.GetBytes(v).Reverse()).ToArray();
+        var bytes = Zip(("archive/data.pkl", TensorPickle(4, 0, 4, 1)), ("archive/byteorder", "big"u8.ToArray()), ("archive/data/0", be), ("archive/version", "3\n"u8.ToArray()));
+        var dir = Directory.CreateTempSubdirectory("convlab-pthbe-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "be.pth");
+            File.WriteAllBytes(path, bytes);
+            var t = (TorchTensor)((TorchDict)TorchFile.Load(path))["w"];
+            Assert.True(t.Storage.BigEndian);
+            Assert.Equal(values.Select(v => (double)v), t.ToDoubleArray());
+            Assert.Equal(values, TorchFile.LoadStateDict(path)["w"].Read<float>().ToArray());
+            // Rewritten by ConvLab it is little-endian and still the same values.
+            var again = Path.Combine(dir.FullName, "le.pth");
+            TorchFile.Save(again, TorchFile.Load(path));
+            Assert.Equal(values, TorchFile.LoadStateDict(again)["w"].Read<float>().ToArray());
+        }
+        finally { dir.Delete(true); }
+    }
+
     [Fact]
     public void NotATorchFileIsNamed()
     {

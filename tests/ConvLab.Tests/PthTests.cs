@@ -275,4 +275,76 @@ public class PthTests
         }
         finally { dir.Delete(true); }
     }
+
+    private static TorchValue RandomValue(Random rng, int depth)
+    {
+        int pick = rng.Next(depth >= 3 ? 7 : 12);
+        switch (pick)
+        {
+            case 0: return TorchNone.Instance;
+            case 1: return rng.Next(2) == 0 ? TorchBool.True : TorchBool.False;
+            case 2: return new TorchInt(rng.Next(4) switch { 0 => rng.Next(256), 1 => rng.Next(70000), 2 => -rng.Next(), _ => rng.NextInt64(long.MinValue, long.MaxValue) });
+            case 3: return new TorchFloat(rng.NextDouble() * 1e6 - 5e5);
+            case 4: return new TorchString(new string(Enumerable.Range(0, rng.Next(12)).Select(_ => "aZ09._-é€"[rng.Next(9)]).ToArray()));
+            case 5:
+                {
+                    // A view with random dtype, offset and strides into a random storage.
+                    var dtype = (TorchDType)rng.Next(10);
+                    int rank = rng.Next(4);
+                    var shape = Enumerable.Range(0, rank).Select(_ => rng.Next(4)).ToArray();
+                    var strides = shape.Select(_ => (long)rng.Next(1, 5)).ToArray();
+                    long offset = rng.Next(3), last = offset;
+                    for (int d = 0; d < rank; d++) last += Math.Max(shape[d] - 1, 0) * strides[d];
+                    var bytes = new byte[(last + 1 + rng.Next(3)) * dtype.ElementSize()];
+                    rng.NextBytes(bytes);
+                    if (dtype == TorchDType.Bool) for (int j = 0; j < bytes.Length; j++) bytes[j] &= 1;
+                    return new TorchTensor(new TorchStorage(dtype, bytes), offset, shape, strides, requiresGrad: rng.Next(2) == 0);
+                }
+            case 6: return TorchTensor.FromTensor(Tensor.Randn([rng.Next(1, 4), rng.Next(1, 4)], new Generator((ulong)rng.Next())));
+            case 7 or 8:
+                {
+                    var d = new TorchDict(ordered: pick == 8);
+                    int n = rng.Next(5);
+                    for (int j = 0; j < n; j++) d.Set(rng.Next(2) == 0 ? new TorchString($"k{j}") : new TorchInt(j), RandomValue(rng, depth + 1));
+                    return d;
+                }
+            default:
+                {
+                    var kind = (TorchSequenceKind)(pick - 9);
+                    int n = rng.Next(6);
+                    // Set items must be hashable: plain scalars.
+                    return new TorchList(kind, Enumerable.Range(0, n).Select(j => kind == TorchSequenceKind.Set ? new TorchInt(j) : RandomValue(rng, depth + 1)));
+                }
+        }
+    }
+
+    private static string Canonical(TorchValue v) => v switch
+    {
+        TorchTensor t => $"{Layout(t)} rg={t.RequiresGrad} [{string.Join(",", t.ToDoubleArray().Select(x => x.ToString("R")))}]",
+        TorchDict d => $"{d.TypeName}{{{string.Join(", ", d.Items.Select(kv => Canonical(kv.Key) + ": " + Canonical(kv.Value)))}}}",
+        TorchList l => $"{l.TypeName}[{string.Join(", ", l.Items.Select(Canonical))}]",
+        TorchInt i => $"int {i.Value}",
+        TorchString str => $"str '{str.Value}'",
+        _ => $"{v.TypeName} {v}",
+    };
+
+    [Fact]
+    public void RandomStructuresSurviveWriteAndRead()
+    {
+        var dir = Directory.CreateTempSubdirectory("convlab-pthprop-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "value.pth");
+            Gen.UInt.Sample(seed =>
+            {
+                var rng = new Random((int)seed);
+                var value = new TorchDict(ordered: true);
+                int n = rng.Next(1, 5);
+                for (int j = 0; j < n; j++) value.Set($"v{j}", RandomValue(rng, 1));
+                TorchFile.Save(path, value);
+                Assert.Equal(Canonical(value), Canonical(TorchFile.Load(path)));
+            }, iter: 60, threads: 1);
+        }
+        finally { dir.Delete(true); }
+    }
 }
