@@ -44,6 +44,7 @@ public sealed partial class Tensor
             throw new InvalidOperationException($"view: tensor of shape {ShapeUtil.Format(_shape)} is not contiguous; use Reshape() or Contiguous().View()");
         var inShape = _shape;
         var v = ViewOf(s, ShapeUtil.ContiguousStrides(s), _offset);
+        Analysis.OpRecorder.Record(v, "view", [this], ("shape", s));
         return Engine.Record(v, new FuncNode("ViewBackward", g => [g.Reshape(inShape)]), this);
     }
 
@@ -74,7 +75,8 @@ public sealed partial class Tensor
         for (int i = 0; i < Rank; i++) { shape[i] = _shape[nd[i]]; strides[i] = _strides[nd[i]]; }
         var inverse = new int[Rank];
         for (int i = 0; i < Rank; i++) inverse[nd[i]] = i;
-        return Engine.Record(ViewOf(shape, strides, _offset), new FuncNode("PermuteBackward", g => [g.Permute(inverse)]), this);
+        var p = Analysis.OpRecorder.Record(ViewOf(shape, strides, _offset), "permute", [this], ("dims", nd));
+        return Engine.Record(p, new FuncNode("PermuteBackward", g => [g.Permute(inverse)]), this);
     }
 
     /// <summary>Swaps two dimensions; a view.</summary>
