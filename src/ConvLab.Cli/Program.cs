@@ -13,5 +13,7 @@ root.Subcommands.Add(RfCommand.Create());
 root.Subcommands.Add(MemoryCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(CheckOnnxCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
+root.Subcommands.Add(ImportCommand.Create());
 root.SetAction(_ => TrainCommand.RunDefault());
 return root.Parse(args).Invoke();

@@ -70,6 +70,7 @@ public sealed partial class Tensor
     {
         var (a, b) = Promote(this, other, "div");
         var y = BinaryKernel<DivOp<float>, DivOp<double>>(a, b, "div");
+        Analysis.OpRecorder.Record(y, "div", [a, b]);
         if (!Engine.WillRecord(a, b)) return y;
         Tensor ad = a.Detach(), bd = b.Detach();
         return Engine.Record(y, new FuncNode("DivBackward", g =>

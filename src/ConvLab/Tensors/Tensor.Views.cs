@@ -108,7 +108,8 @@ public sealed partial class Tensor
         var strides = (int[])_strides.Clone(); strides[d] *= step;
         var inShape = _shape; var dtype = DType;
         int s0 = start;
-        return Engine.Record(ViewOf(shape, strides, _offset + start * _strides[d]), new FuncNode("SliceBackward", g =>
+        var view = Analysis.OpRecorder.Record(ViewOf(shape, strides, _offset + start * _strides[d]), "slice", [this], ("dim", d), ("start", start), ("end", end), ("step", step));
+        return Engine.Record(view, new FuncNode("SliceBackward", g =>
         {
             var full = Zeros(inShape, dtype);
             full.Slice(d, s0, s0 + (len - 1) * step + 1, step).CopyFromDense(g.ContiguousCopy());
@@ -148,7 +149,9 @@ public sealed partial class Tensor
         var shape = keep.Select(i => _shape[i]).ToArray();
         var strides = keep.Select(i => _strides[i]).ToArray();
         var inShape = _shape;
-        return Engine.Record(ViewOf(shape, strides, _offset), new FuncNode("SqueezeBackward", g => [g.Reshape(inShape)]), this);
+        // Recorded as the reshape it is, for exporters.
+        var view = Analysis.OpRecorder.Record(ViewOf(shape, strides, _offset), "view", [this], ("shape", shape));
+        return Engine.Record(view, new FuncNode("SqueezeBackward", g => [g.Reshape(inShape)]), this);
     }
 
     /// <summary>Inserts a dimension of size 1 at <paramref name="dim"/> (negative counts from the end of the result); a view.</summary>
@@ -159,7 +162,8 @@ public sealed partial class Tensor
         shape.Insert(d, 1);
         strides.Insert(d, d < Rank ? _strides[d] * _shape[d] : 1);
         var inShape = _shape;
-        return Engine.Record(ViewOf(shape.ToArray(), strides.ToArray(), _offset), new FuncNode("UnsqueezeBackward", g => [g.Reshape(inShape)]), this);
+        var view = Analysis.OpRecorder.Record(ViewOf(shape.ToArray(), strides.ToArray(), _offset), "view", [this], ("shape", shape.ToArray()));
+        return Engine.Record(view, new FuncNode("UnsqueezeBackward", g => [g.Reshape(inShape)]), this);
     }
 
     /// <summary>Broadcasts to a larger shape without copying (size-1 dims repeat; -1 keeps a size); a view.</summary>
