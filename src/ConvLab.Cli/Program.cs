@@ -14,5 +14,8 @@ root.Subcommands.Add(MemoryCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(ExperimentCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
+root.Subcommands.Add(CheckOnnxCommand.Create());
+root.Subcommands.Add(ExportCommand.Create());
+root.Subcommands.Add(ImportCommand.Create());
 root.SetAction(_ => TrainCommand.RunDefault());
 return root.Parse(args).Invoke();
