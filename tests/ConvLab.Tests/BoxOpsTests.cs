@@ -85,11 +85,20 @@ public class BoxOpsTests
     }
 
     [Fact]
-    public void NmsOnLargeSetsEqualsBruteForce()
+    public void NmsOnLargeSetsEqualsBruteForceWhereTheKeptSetIsBucketed()
     {
-        var g = new Generator(7);
-        var (b, s) = RandomBoxes(g, 1500);
-        Assert.Equal(BruteForceNms(b, s, 0.5), BoxOps.Nms(T(b, 1500), Tensor.FromArray(s, 1500), 0.5).ToInt64Array());
+        // ≥ 256 boxes take the x-bucketed kept set; thresholds 0 and 1 are its edges (0: any overlap suppresses).
+        Gen.Select(Gen.Int[256, 900], Gen.ULong, Gen.OneOf(0.0, 0.3, 0.5, 0.7, 1.0), Gen.Int[1, 5]).Sample((n, seed, t, classes) =>
+        {
+            var g = new Generator(seed);
+            var (b, s) = RandomBoxes(g, n);
+            Assert.Equal(BruteForceNms(b, s, t), BoxOps.Nms(T(b, n), Tensor.FromArray(s, n), t).ToInt64Array());
+            var idx = Enumerable.Range(0, n).Select(_ => (long)g.NextInt(classes)).ToArray();
+            var want = Enumerable.Range(0, classes)
+                .SelectMany(c => BruteForceNms(b, s, t, Enumerable.Range(0, n).Where(i => idx[i] == c)))
+                .OrderByDescending(i => s[i]).ThenBy(i => i).ToArray();
+            Assert.Equal(want, BoxOps.BatchedNms(T(b, n), Tensor.FromArray(s, n), Tensor.FromArray(idx, n), t).ToInt64Array());
+        }, iter: 12);
     }
 
     [Fact]
