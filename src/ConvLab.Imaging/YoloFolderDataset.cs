@@ -71,9 +71,15 @@ public sealed class YoloFolderDataset : IDetectionDataset
     /// <inheritdoc/>
     public DetectionSample Get(int index)
     {
+        var (boxes, labels) = Targets(index);
+        return new DetectionSample(ImageFile.Load(_images[index], 3, _size, _size), boxes, labels);
+    }
+
+    /// <inheritdoc/>
+    public (float[] Boxes, long[] Labels) Targets(int index)
+    {
         if ((uint)index >= (uint)Count)
             throw new ArgumentOutOfRangeException(nameof(index), $"YoloFolderDataset: index {index} is out of range for {Count} samples");
-        var image = ImageFile.Load(_images[index], 3, _size, _size);
         var labels = _labels[index];
         var boxes = new float[4 * labels.Count];
         for (int k = 0; k < labels.Count; k++)
@@ -84,6 +90,6 @@ public sealed class YoloFolderDataset : IDetectionDataset
             boxes[4 * k + 2] = (float)((l.Cx + l.W / 2) * _size);
             boxes[4 * k + 3] = (float)((l.Cy + l.H / 2) * _size);
         }
-        return new DetectionSample(image, boxes, [.. labels.Select(l => (long)l.Class)]);
+        return (boxes, [.. labels.Select(l => (long)l.Class)]);
     }
 }

@@ -25,6 +25,42 @@ public interface IDetectionDataset
 
     /// <summary>The sample at <paramref name="index"/> (0 &lt;= index &lt; Count).</summary>
     DetectionSample Get(int index);
+
+    /// <summary>The boxes (xyxy pixels of the image) and labels of sample <paramref name="index"/> without decoding or rendering its image.</summary>
+    (float[] Boxes, long[] Labels) Targets(int index);
+}
+
+/// <summary>The samples of a dataset at the given indices, in that order (e.g. a held-out split).</summary>
+public sealed class DetectionSubset : IDetectionDataset
+{
+    private readonly IDetectionDataset _source;
+    private readonly int[] _indices;
+
+    /// <summary>Selects <paramref name="indices"/> of <paramref name="source"/>.</summary>
+    public DetectionSubset(IDetectionDataset source, IEnumerable<int> indices)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(indices);
+        _indices = [.. indices];
+        foreach (int i in _indices)
+            if ((uint)i >= (uint)source.Count) throw new ArgumentException($"DetectionSubset: index {i} is outside the source's {source.Count} samples");
+        _source = source;
+    }
+
+    /// <inheritdoc/>
+    public int Count => _indices.Length;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> ClassNames => _source.ClassNames;
+
+    /// <inheritdoc/>
+    public (int Channels, int Height, int Width) ImageSize => _source.ImageSize;
+
+    /// <inheritdoc/>
+    public DetectionSample Get(int index) => _source.Get(_indices[index]);
+
+    /// <inheritdoc/>
+    public (float[] Boxes, long[] Labels) Targets(int index) => _source.Targets(_indices[index]);
 }
 
 /// <summary>Helpers over detection datasets.</summary>
@@ -37,11 +73,11 @@ public static class DetectionData
         var wh = new List<float>();
         for (int i = 0; i < data.Count; i++)
         {
-            var s = data.Get(i);
-            for (int k = 0; k < s.Count; k++)
+            var (boxes, _) = data.Targets(i);
+            for (int k = 0; k < boxes.Length; k += 4)
             {
-                wh.Add(s.Boxes[4 * k + 2] - s.Boxes[4 * k]);
-                wh.Add(s.Boxes[4 * k + 3] - s.Boxes[4 * k + 1]);
+                wh.Add(boxes[k + 2] - boxes[k]);
+                wh.Add(boxes[k + 3] - boxes[k + 1]);
             }
         }
         return [.. wh];

@@ -45,23 +45,47 @@ public sealed class SyntheticShapes : IDetectionDataset
     public (int Channels, int Height, int Width) ImageSize => (3, Size, Size);
 
     /// <inheritdoc/>
+    public (float[] Boxes, long[] Labels) Targets(int index)
+    {
+        var l = Layout(index);
+        return (l.Boxes, l.Labels);
+    }
+
+    /// <inheritdoc/>
     public DetectionSample Get(int index)
     {
-        if ((uint)index >= (uint)Count)
-            throw new ArgumentOutOfRangeException(nameof(index), $"SyntheticShapes: index {index} is out of range for {Count} samples");
-        var g = new Generator(Mix(_seed, (ulong)index));
+        var l = Layout(index);
+        // The noise has its own stream, so the layout (and Targets) costs no per-pixel draws.
+        var noise = new Generator(l.NoiseSeed);
         int n = Size, plane = n * n;
         var img = new float[3 * plane];
         // A dim tinted background with per-pixel noise, so the detector cannot key on flat colour.
-        double level = 0.1 + 0.3 * g.NextDouble();
         for (int c = 0; c < 3; c++)
+            for (int i = 0; i < plane; i++) img[c * plane + i] = Clamp(l.Background[c] + 0.25 * (noise.NextDouble() - 0.5));
+        for (int o = 0; o < l.Labels.Length; o++)
         {
-            double tint = level + 0.1 * (g.NextDouble() - 0.5);
-            for (int i = 0; i < plane; i++) img[c * plane + i] = Clamp(tint + 0.08 * g.NextNormal());
+            var b = l.Boxes.AsSpan(4 * o, 4);
+            Draw(img, n, (int)l.Labels[o], (int)b[0], (int)b[1], (int)(b[2] - b[0]), (int)(b[3] - b[1]), l.Colours[o]);
         }
+        return new DetectionSample(new Tensor(img, [3, n, n]), l.Boxes, l.Labels);
+    }
+
+    private sealed record LayoutInfo(double[] Background, float[] Boxes, long[] Labels, double[][] Colours, ulong NoiseSeed);
+
+    private LayoutInfo Layout(int index)
+    {
+        if ((uint)index >= (uint)Count)
+            throw new ArgumentOutOfRangeException(nameof(index), $"SyntheticShapes: index {index} is out of range for {Count} samples");
+        ulong seed = Mix(_seed, (ulong)index);
+        var g = new Generator(seed);
+        int n = Size;
+        double level = 0.1 + 0.3 * g.NextDouble();
+        var background = new double[3];
+        for (int c = 0; c < 3; c++) background[c] = level + 0.1 * (g.NextDouble() - 0.5);
         int objects = 1 + g.NextInt(MaxObjects);
         var boxes = new List<float>();
         var labels = new List<long>();
+        var colours = new List<double[]>();
         for (int o = 0; o < objects; o++)
         {
             // Rejection sampling keeps objects distinguishable; after a few misses the image simply has fewer objects.
@@ -78,13 +102,13 @@ public sealed class SyntheticShapes : IDetectionDataset
                 var colour = new double[3];
                 for (int c = 0; c < 3; c++) colour[c] = 0.55 + 0.45 * g.NextDouble();
                 colour[g.NextInt(3)] = 0.1 + 0.3 * g.NextDouble(); // saturated: one channel low
-                Draw(img, n, cls, x0, y0, w, h, colour);
                 boxes.AddRange(box);
                 labels.Add(cls);
+                colours.Add(colour);
                 break;
             }
         }
-        return new DetectionSample(new Tensor(img, [3, n, n]), [.. boxes], [.. labels]);
+        return new LayoutInfo(background, [.. boxes], [.. labels], [.. colours], seed ^ 0x5851F42D4C957F2DUL);
     }
 
     private static bool Overlaps(List<float> boxes, float[] b)
