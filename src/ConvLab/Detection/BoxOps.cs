@@ -144,7 +144,7 @@ public static class BoxOps
         const string op = "nms";
         ValidateScored(boxes, scores, op);
         return Indices(boxes.DType == DType.Float32
-            ? Kernels.Nms.Run(boxes.Read<float>(), scores.To(DType.Float32).Read<float>(), (float)iouThreshold)
+            ? Kernels.Nms.Run(boxes.Read<float>(), scores.To(DType.Float32).Read<float>(), FloatThreshold(iouThreshold))
             : Kernels.Nms.Run(boxes.Read<double>(), scores.To(DType.Float64).Read<double>(), iouThreshold));
     }
 
@@ -162,7 +162,7 @@ public static class BoxOps
         if (boxes.Shape[0] == 0) return Indices([]);
         var cats = idxs.ToInt64Array();
         return Indices(boxes.DType == DType.Float32
-            ? Batched(boxes.Read<float>(), scores.To(DType.Float32).Read<float>(), cats, (float)iouThreshold)
+            ? Batched(boxes.Read<float>(), scores.To(DType.Float32).Read<float>(), cats, FloatThreshold(iouThreshold))
             : Batched(boxes.Read<double>(), scores.To(DType.Float64).Read<double>(), cats, iouThreshold));
     }
 
@@ -184,6 +184,17 @@ public static class BoxOps
         var offsets = new T[scores.Length];
         for (int i = 0; i < offsets.Length; i++) offsets[i] = T.CreateTruncating(cats[i]) * step;
         return Kernels.Nms.Run(boxes, scores, iouThreshold, offsets);
+    }
+
+    /// <summary>
+    /// The largest float ≤ <paramref name="t"/>: a float IoU v satisfies v &gt; t (compared in double, as torchvision's
+    /// kernel compares its float IoU with the double threshold) exactly when v &gt; this float.
+    /// </summary>
+    internal static float FloatThreshold(double t)
+    {
+        if (double.IsNaN(t)) throw new ArgumentException("nms: iou_threshold is NaN");
+        float f = (float)t;
+        return f > t ? MathF.BitDecrement(f) : f;
     }
 
     private static Tensor Indices(int[] kept)

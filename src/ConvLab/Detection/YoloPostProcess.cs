@@ -85,7 +85,7 @@ public static class YoloPostProcess
                 for (int q = 0; q < 4; q++) cb[4 * i + q] = candBoxes[4 * idx[i] + q];
                 cs[i] = candScores[idx[i]]; cl[i] = o.ClassAgnostic ? 0 : candLabels[idx[i]];
             }
-            var kept = BoxOps.BatchedNms(cb, cs, cl, (float)o.IouThreshold);
+            var kept = BoxOps.BatchedNms(cb, cs, cl, BoxOps.FloatThreshold(o.IouThreshold));
             var dets = new List<DetectedBox>(Math.Min(kept.Length, o.MaxDetections));
             foreach (int i in kept.Take(o.MaxDetections))
                 dets.Add(new DetectedBox(cb[4 * i], cb[4 * i + 1], cb[4 * i + 2], cb[4 * i + 3], cs[i], (int)candLabels[idx[i]]));

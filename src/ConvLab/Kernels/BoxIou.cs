@@ -24,10 +24,10 @@ internal static class BoxIou
         {
             int cap = Padded(Math.Max(capacity, 1));
             X0 = new T[cap]; Y0 = new T[cap]; X1 = new T[cap]; Y1 = new T[cap]; Area = new T[cap];
-            // Padding boxes: x0 = +inf, x1 = -inf make every intersection width -inf, clamped to 0; area 1 keeps the union positive.
+            // Padding boxes: x0 = +inf, x1 = -inf make every intersection 0 and a NaN area makes the IoU NaN, which exceeds no threshold (not even a negative one).
             Array.Fill(X0, T.PositiveInfinity); Array.Fill(Y0, T.PositiveInfinity);
             Array.Fill(X1, T.NegativeInfinity); Array.Fill(Y1, T.NegativeInfinity);
-            Array.Fill(Area, T.One);
+            Array.Fill(Area, T.NaN);
         }
 
         public static int Padded(int n) => (n + Vector256<T>.Count - 1) / Vector256<T>.Count * Vector256<T>.Count;
