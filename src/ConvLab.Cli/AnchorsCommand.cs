@@ -51,7 +51,8 @@ internal static class AnchorsCommand
                 console.MarkupLineInterpolated($"[bold]mean IoU {fit.MeanIou:F4}[/] with k = {kk} ({fit.Iterations} k-means steps)");
                 console.MarkupLine(Markup.Escape("mean IoU vs k: " + string.Join("  ", curve.Select(c => string.Create(CultureInfo.InvariantCulture, $"{c.K}:{c.MeanIou:F3}")))));
                 string target = pr.GetValue(outFile)!;
-                Imaging.DetectionRunPlots.WriteMeanIouCurve(target, [.. curve.Select(c => c.K)], [.. curve.Select(c => c.MeanIou)], kk);
+                var png = Imaging.DetectionPlots.MeanIouCurvePng(curve);
+                IO.AtomicFile.Write(target, s => s.Write(png));
                 console.MarkupLineInterpolated($"wrote {target}");
                 return 0;
             }

@@ -13,7 +13,7 @@ namespace ConvLab.Cli;
 internal sealed record DetectConfig
 {
     public string Data { get; init; } = "synthetic";
-    public int Epochs { get; init; } = 12;
+    public int Epochs { get; init; } = 6;
     public int BatchSize { get; init; } = 16;
     public double Lr { get; init; } = 2e-3;
     public ulong Seed { get; init; }
@@ -49,7 +49,7 @@ internal static class DetectCommand
     private static Command TrainCmd()
     {
         var data = new Option<string?>("--data") { Description = "'synthetic' (default) or a folder of images with YOLO label files (train/ and val/ sub-folders, or one folder of which the last 10 % is held out)" };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs (default 12; with --resume the new total)" };
+        var epochs = new Option<int?>("--epochs") { Description = "Epochs (default 6; with --resume the new total)" };
         var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/<yyyyMMdd-HHmmss>)" };
         var resume = new Option<string?>("--resume") { Description = "Continue a detection run (its folder or checkpoint.ckpt) where its last epoch ended" };
         var batch = new Option<int?>("--batch-size") { Description = "Images per batch (default 16)" };
@@ -240,8 +240,8 @@ internal static class DetectCommand
             ["num_classes"] = config.ClassNames.Length.ToString(CultureInfo.InvariantCulture),
             ["class_names"] = JsonSerializer.Serialize(config.ClassNames),
         });
-        Imaging.DetectionRunPlots.WritePrCurves(Path.Combine(dir, PrCurveFile), eval.Curves, config.ClassNames,
-            $"precision–recall at IoU 0.5, mAP@0.5 {eval.Map50.ToString("F3", CultureInfo.InvariantCulture)}");
+        var png = Imaging.DetectionPlots.PrCurvesPng(eval.Curves, config.ClassNames, eval.Ap50PerClass);
+        AtomicFile.Write(Path.Combine(dir, PrCurveFile), s => s.Write(png));
     }
 
     /// <summary>A run's config and its trained detector (evaluation mode).</summary>
