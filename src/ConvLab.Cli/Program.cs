@@ -17,5 +17,7 @@ root.Subcommands.Add(ConvertCommand.Create());
 root.Subcommands.Add(CheckOnnxCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());
+root.Subcommands.Add(DetectCommand.Create());
+root.Subcommands.Add(AnchorsCommand.Create());
 root.SetAction(_ => TrainCommand.RunDefault());
 return root.Parse(args).Invoke();
