@@ -490,4 +490,58 @@ public class ExplainTests
         Assert.All(a, v => Assert.InRange(v, 1e-4, 0.1));
         Assert.All(ExplainMetrics.MaxSensitivity(t => t.MulScalar(0).AddScalar(1), x, 0.1, 3), v => Assert.Equal(0, v));
     }
+
+    // ---- sanity check and occlusion significance ----
+
+    [Fact]
+    public void RandomisationSanityCheckCascadesFromTheTopOnACopyAndSeparatesModelDependentMaps()
+    {
+        var model = GapNet(2, 3, 21);
+        var x = Rand(22, 2, 2, 8, 8);
+        var before = model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.ToDoubleArray());
+        Tensor Saliency(Module m, Tensor t) => Attributions.Saliency(m, t, ExplainTarget.Class(1)).Map;
+        var r = ExplainMetrics.RandomisationSanityCheck(model, () => GapNet(2, 3, 99), Saliency, x, seed: 3);
+        Assert.Equal(["7", "3", "0"], r.Steps.Select(st => st.Layer));
+        foreach (var (k, v) in model.StateDict()) Assert.Equal(before[k], v.ToDoubleArray());
+        Assert.All(r.Steps, st => Assert.All(st.Spearman, v => Assert.InRange(v, -1, 1)));
+        Assert.True(r.Steps[^1].Mean < 0.9, $"fully randomised saliency still correlates {r.Steps[^1].Mean}");
+        Assert.Equal(r.Steps.Select(st => st.Mean), ExplainMetrics.RandomisationSanityCheck(model, () => GapNet(2, 3, 5), Saliency, x, seed: 3).Steps.Select(st => st.Mean));
+        // A "map" that ignores the model (the input itself, like an edge detector) fails the check: ρ stays 1.
+        var blind = ExplainMetrics.RandomisationSanityCheck(model, () => GapNet(2, 3, 99), (_, t) => t, x);
+        Assert.All(blind.Steps, st => Assert.Equal(1.0, st.Mean, 12));
+        TestUtil.AssertOpError("sanity_check", () => ExplainMetrics.RandomisationSanityCheck(model, () => model, Saliency, x));
+        TestUtil.AssertOpError("sanity_check", () => ExplainMetrics.RandomisationSanityCheck(model, () => GapNet(3, 3, 1), Saliency, x));
+    }
+
+    [Fact]
+    public void OcclusionSignificanceFindsExactlyTheWindowsTheModelReads()
+    {
+        Gen.Select(Gen.Int[0, 3], Gen.Int[0, 3], Gen.ULong).Sample((wy, wx, seed) =>
+        {
+            // Class 1 reads only the 2x2 window (wy, wx) of an 8x8 image, with weight 5.
+            var (model, fc) = LinearModel(1, 8, 8, 2, seed);
+            var w = new float[2 * 64];
+            for (int y = 2 * wy; y < 2 * wy + 2; y++) for (int xx = 2 * wx; xx < 2 * wx + 2; xx++) w[64 + y * 8 + xx] = 5;
+            using (new NoGrad()) { fc.Weight.Copy_(Tensor.FromArray(w, 2, 64)); fc.Bias!.Fill_(0); }
+            var x = Tensor.Rand([1, 1, 8, 8], new Generator(seed), 0, 1);
+            for (int y = 2 * wy; y < 2 * wy + 2; y++) for (int xx = 2 * wx; xx < 2 * wx + 2; xx++) x[0, 0, y, xx] = 0.98;
+            var r = ExplainMetrics.OcclusionSignificance(model, x, ExplainTarget.Class(1), [2, 2], fillings: 12, seed: (int)(seed % 1000), batchSize: 7);
+            Assert.Equal(16, r.Windows.Count);
+            foreach (var t in r.Windows)
+            {
+                bool inside = t.Y0 == 2 * wy && t.X0 == 2 * wx;
+                Assert.Equal(inside, t.Bonferroni);
+                Assert.Equal(inside, t.BenjaminiHochberg);
+                if (!inside) { Assert.Equal(0, t.MeanDrop); Assert.Equal(1, t.PValue); }
+                else Assert.True(t.MeanDrop > 0 && t.PValue < 0.05 / 16);
+            }
+            var mask = r.Mask().ToDoubleArray();
+            Assert.Equal(4, mask.Sum());
+            Assert.Equal(1, mask[2 * wy * 8 + 2 * wx]);
+        }, iter: 10);
+        var any = GapNet(1, 2, 1);
+        TestUtil.AssertOpError("occlusion_significance", () => ExplainMetrics.OcclusionSignificance(any, Rand(1, 2, 1, 8, 8), ExplainTarget.Top, [2, 2]));
+        TestUtil.AssertOpError("occlusion_significance", () => ExplainMetrics.OcclusionSignificance(any, Rand(1, 1, 1, 8, 8), ExplainTarget.Top, [2, 2], fillings: 1));
+        TestUtil.AssertOpError("occlusion_significance", () => ExplainMetrics.OcclusionSignificance(any, Rand(1, 1, 1, 8, 8), ExplainTarget.Top, [9, 2]));
+    }
 }
