@@ -226,7 +226,7 @@ public static class RunPlots
         return data.ToArray();
     }
 
-    private static Plot NewPlot()
+    internal static Plot NewPlot()
     {
         EmbeddedFont.Register();
         var plot = new Plot();
