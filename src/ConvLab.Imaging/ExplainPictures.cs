@@ -1,5 +1,5 @@
 using System.Globalization;
-using ConvLab.IO;
+using ConvLab.Explain;
 using ScottPlot;
 using SkiaSharp;
 
@@ -17,14 +17,11 @@ public sealed record ExplainPanel(string Title, Tensor Map, bool Signed);
 /// <param name="Auc">Area under the curve on the [0, 1] x-axis, shown in the legend.</param>
 public sealed record ExplainCurve(string Label, double[] Scores, double Auc);
 
-/// <summary>A pixel box [x0, x1) x [y0, y1) (column x, row y, end exclusive) drawn as an outline.</summary>
-public readonly record struct PixelBox(int X0, int Y0, int X1, int Y1);
-
 /// <summary>
 /// Pictures of attribution maps: a heat map overlaid on its image (sequential colormap for magnitudes, diverging
 /// centred at zero for signed maps, blended with a constant alpha), a grid comparing methods side by side,
-/// deletion/insertion curve plots, a grouped bar chart of scores, and the raw maps as float32 safetensors. Text uses
-/// the embedded font (see <see cref="RunPlots"/>). Maps are scaled for display only; the saved maps are raw.
+/// deletion/insertion curve plots and a grouped bar chart of scores (raw maps: <see cref="AttributionFile"/>). Text uses
+/// the embedded font (see <see cref="RunPlots"/>). Maps are scaled for display only.
 /// </summary>
 public static class ExplainPictures
 {
@@ -41,14 +38,9 @@ public static class ExplainPictures
         var shape = map.Shape;
         if (map.Rank == 4 && shape[0] != 1) throw new ArgumentException($"ExplainPictures: a 4-D map must hold one sample (1, C, H, W), got {ShapeText(shape)}");
         if (map.Rank is < 2 or > 4) throw new ArgumentException($"ExplainPictures: expected a map (H, W), (C, H, W) or (1, C, H, W), got {ShapeText(shape)}");
-        int h = shape[^2], w = shape[^1], c = map.Numel / Math.Max(1, h * w);
+        int h = shape[^2], w = shape[^1];
         if (h == 0 || w == 0) throw new ArgumentException($"ExplainPictures: the map {ShapeText(shape)} is empty");
-        var v = map.Detach().Float().ToArray();
-        if (c == 1) return (v, h, w);
-        var sum = new float[h * w];
-        for (int k = 0; k < c; k++)
-            for (int i = 0; i < sum.Length; i++) sum[i] += v[k * sum.Length + i];
-        return (sum, h, w);
+        return (ExplainMethods.Plane(map.Rank == 4 ? map.Select(0, 0) : map).ToArray(), h, w);
     }
 
     /// <summary>
@@ -239,23 +231,6 @@ public static class ExplainPictures
         plot.Title(title);
         plot.ShowLegend(Alignment.UpperRight);
         return plot.GetImageBytes(width, height, ImageFormat.Png);
-    }
-
-    /// <summary>
-    /// Writes the raw maps, unnormalised, as float32 tensors of a safetensors file (one tensor per name, e.g.
-    /// per method), atomically; float64 maps are converted to float32.
-    /// </summary>
-    public static void SaveMaps(string path, IReadOnlyDictionary<string, Tensor> maps, IReadOnlyDictionary<string, string>? metadata = null)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        ArgumentNullException.ThrowIfNull(maps);
-        var f32 = new Dictionary<string, Tensor>();
-        foreach (var (name, t) in maps)
-        {
-            if (t is null || !t.IsFloatingPoint) throw new ArgumentException($"ExplainPictures.SaveMaps: map '{name}' is not a float tensor");
-            f32[name] = t.Detach().Float();
-        }
-        SafeTensors.Save(path, f32, metadata);
     }
 
     /// <summary>Interleaved RGB bytes of a (1|3, H, W) image, min-max scaled when its values leave [0, 1].</summary>
