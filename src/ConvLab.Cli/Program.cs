@@ -13,5 +13,6 @@ root.Subcommands.Add(RfCommand.Create());
 root.Subcommands.Add(MemoryCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(ExplainCommand.Create());
+root.Subcommands.Add(ExperimentCommand.Create());
 root.SetAction(_ => TrainCommand.RunDefault());
 return root.Parse(args).Invoke();
