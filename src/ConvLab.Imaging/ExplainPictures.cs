@@ -1,6 +1,5 @@
 using System.Globalization;
 using ConvLab.Explain;
-using ScottPlot;
 using SkiaSharp;
 
 namespace ConvLab.Imaging;
@@ -20,7 +19,7 @@ public sealed record ExplainCurve(string Label, double[] Scores, double Auc);
 /// <summary>
 /// Pictures of attribution maps: a heat map overlaid on its image (sequential colormap for magnitudes, diverging
 /// centred at zero for signed maps, blended with a constant alpha), a grid comparing methods side by side,
-/// deletion/insertion curve plots and a grouped bar chart of scores (raw maps: <see cref="AttributionFile"/>). Text uses
+/// and deletion/insertion curve plots (raw maps: <see cref="AttributionFile"/>; score bars: <see cref="Charts.Bars"/>). Text uses
 /// the embedded font (see <see cref="RunPlots"/>). Maps are scaled for display only.
 /// </summary>
 public static class ExplainPictures
@@ -162,75 +161,24 @@ public static class ExplainPictures
     }
 
     /// <summary>
-    /// Deletion or insertion curves of several methods on one plot: target probability against the fraction of
-    /// pixels replaced (x = k / S), the AUC of each in its legend entry.
+    /// Deletion or insertion curves of several methods on one line chart (<see cref="Charts.Line"/>): target probability
+    /// against the fraction of pixels replaced (x = k / S), the AUC of each in its legend entry.
     /// </summary>
     public static byte[] CurvesPng(string title, IReadOnlyList<ExplainCurve> curves, int width = 800, int height = 500)
     {
         ArgumentNullException.ThrowIfNull(curves);
         if (curves.Count == 0) throw new ArgumentException($"ExplainPictures.Curves: no curves to draw for '{title}'");
-        CheckSize(width, height);
-        var plot = RunPlots.NewPlot();
-        var palette = new ScottPlot.Palettes.Category10();
-        for (int k = 0; k < curves.Count; k++)
+        var series = new List<Series>();
+        foreach (var c in curves)
         {
-            var c = curves[k];
             ArgumentNullException.ThrowIfNull(c);
             if (c.Scores is null || c.Scores.Length < 2)
                 throw new ArgumentException($"ExplainPictures.Curves: curve '{c.Label}' needs at least 2 scores (before and after one step), got {c.Scores?.Length ?? 0}");
             int steps = c.Scores.Length - 1;
-            var xs = Enumerable.Range(0, steps + 1).Select(i => (double)i / steps).ToArray();
-            var s = plot.Add.Scatter(xs, c.Scores, palette.GetColor(k));
-            s.LegendText = $"{c.Label} (AUC {c.Auc.ToString("0.000", CultureInfo.InvariantCulture)})";
-            s.LineWidth = 2;
-            s.MarkerSize = steps <= 30 ? 4 : 0;
+            series.Add(new Series($"{c.Label} (AUC {c.Auc.ToString("0.000", CultureInfo.InvariantCulture)})",
+                [.. Enumerable.Range(0, steps + 1).Select(i => (double)i / steps)], c.Scores));
         }
-        plot.Title(title);
-        plot.XLabel("fraction of pixels replaced");
-        plot.YLabel("target probability");
-        plot.Axes.SetLimitsX(0, 1);
-        plot.ShowLegend(Alignment.UpperRight);
-        return plot.GetImageBytes(width, height, ImageFormat.Png);
-    }
-
-    /// <summary>
-    /// A grouped bar chart: one group per row name (e.g. method), one bar per column (e.g. metric) coloured by column,
-    /// values[row, column]; non-finite values are left out.
-    /// </summary>
-    public static byte[] ScoresPng(string title, IReadOnlyList<string> rowNames, IReadOnlyList<string> columnNames, double[,] values,
-        int width = 1000, int height = 500)
-    {
-        ArgumentNullException.ThrowIfNull(rowNames);
-        ArgumentNullException.ThrowIfNull(columnNames);
-        ArgumentNullException.ThrowIfNull(values);
-        if (rowNames.Count == 0 || columnNames.Count == 0 || values.GetLength(0) != rowNames.Count || values.GetLength(1) != columnNames.Count)
-            throw new ArgumentException($"ExplainPictures.Scores: expected a {rowNames.Count}x{columnNames.Count} table but got {values.GetLength(0)}x{values.GetLength(1)}");
-        CheckSize(width, height);
-        var plot = RunPlots.NewPlot();
-        var palette = new ScottPlot.Palettes.Category10();
-        int m = columnNames.Count;
-        double barWidth = 0.8 / m;
-        var bars = new List<Bar>();
-        for (int r = 0; r < rowNames.Count; r++)
-            for (int c = 0; c < m; c++)
-                if (double.IsFinite(values[r, c]))
-                    bars.Add(new Bar { Position = r + (c - (m - 1) / 2.0) * barWidth, Value = values[r, c], Size = barWidth * 0.95, FillColor = palette.GetColor(c) });
-        plot.Add.Bars(bars);
-        for (int c = 0; c < m; c++)
-            plot.Legend.ManualItems.Add(new LegendItem { LabelText = columnNames[c], FillColor = palette.GetColor(c) });
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
-            Enumerable.Range(0, rowNames.Count).Select(i => (double)i).ToArray(), rowNames.ToArray());
-        if (rowNames.Max(s => s.Length) * rowNames.Count > 70)
-        {
-            plot.Axes.Bottom.TickLabelStyle.Rotation = -35;
-            plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
-            plot.Axes.Bottom.MinimumSize = Math.Min(rowNames.Max(s => s.Length), 24) * 6 + 30;
-        }
-        plot.Axes.Margins(bottom: 0);
-        plot.Grid.XAxisStyle.MajorLineStyle.Width = 0;
-        plot.Title(title);
-        plot.ShowLegend(Alignment.UpperRight);
-        return plot.GetImageBytes(width, height, ImageFormat.Png);
+        return Charts.Line(title, "fraction of pixels replaced", "target probability", series, width: width, height: height);
     }
 
     /// <summary>Interleaved RGB bytes of a (1|3, H, W) image, min-max scaled when its values leave [0, 1].</summary>
@@ -271,10 +219,4 @@ public static class ExplainPictures
     }
 
     private static string ShapeText(ReadOnlySpan<int> shape) => "(" + string.Join(", ", shape.ToArray()) + ")";
-
-    private static void CheckSize(int width, int height)
-    {
-        if (width < 100 || height < 100 || width > 8192 || height > 8192)
-            throw new ArgumentException($"ExplainPictures: image size must be between 100 and 8192 pixels, got {width}x{height}");
-    }
 }

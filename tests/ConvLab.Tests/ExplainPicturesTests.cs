@@ -131,17 +131,13 @@ public sealed class ExplainPicturesTests : IDisposable
     }
 
     [Fact]
-    public void CurvesAndScoresPlotsDecode()
+    public void CurvePlotsDecodeAndNeedTwoScores()
     {
         var curves = new[] { new ExplainCurve("saliency", [0.9, 0.5, 0.2, 0.1], 0.4), new ExplainCurve("random", [0.9, 0.8, 0.7, 0.6, 0.5], 0.7) };
         using var c = SKBitmap.Decode(ExplainPictures.CurvesPng("Deletion", curves));
         Assert.Equal((800, 500), (c.Width, c.Height));
-        using var s = SKBitmap.Decode(ExplainPictures.ScoresPng("Localisation", ["gradcam", "saliency", "sobel"], ["pointing", "iou"],
-            new double[,] { { 0.9, 0.4 }, { 0.6, double.NaN }, { 0.3, 0.2 } }));
-        Assert.Equal((1000, 500), (s.Width, s.Height));
         Assert.Throws<ArgumentException>(() => ExplainPictures.CurvesPng("x", [new ExplainCurve("one", [1.0], 1)]));
         Assert.Throws<ArgumentException>(() => ExplainPictures.CurvesPng("x", []));
-        Assert.Throws<ArgumentException>(() => ExplainPictures.ScoresPng("x", ["a"], ["b", "c"], new double[1, 1]));
     }
 
     [Fact]
