@@ -89,5 +89,10 @@ public sealed class ClutteredCanvasTests
         Bad(() => new ClutteredCanvas(new InMemoryImageDataset(new byte[48], [0], 3, 4, 4), 16));
         Bad(() => d.Get(4));
         Bad(() => d.Box(-1));
+        Bad(() => new ClutteredCanvas(src, 16, pieceSize: 4, count: 5));
+        var first = new ClutteredCanvas(src, 16, noise: 0.2, pieceSize: 4, seed: 1, count: 2);
+        Assert.Equal(2, first.Count);
+        Assert.Equal(d.Get(1).Input.ToArray(), first.Get(1).Input.ToArray()); // the same canvases, fewer of them
+        Bad(() => first.Get(2));
     }
 }

@@ -16,9 +16,10 @@ public sealed class ClutteredCanvas : IDataset
     /// <summary>
     /// Wraps <paramref name="source"/> (items (1, h, w), values in [0, 1]) onto square canvases of
     /// <paramref name="canvasSize"/> pixels with <paramref name="clutterPieces"/> crops of side <paramref name="pieceSize"/>
-    /// and uniform noise of amplitude <paramref name="noise"/>.
+    /// and uniform noise of amplitude <paramref name="noise"/>. With <paramref name="count"/>, only the first
+    /// <paramref name="count"/> source items become canvases (clutter is still cut from the whole source).
     /// </summary>
-    public ClutteredCanvas(IDataset source, int canvasSize = 56, int clutterPieces = 6, int pieceSize = 8, double noise = 0.05, ulong seed = 0)
+    public ClutteredCanvas(IDataset source, int canvasSize = 56, int clutterPieces = 6, int pieceSize = 8, double noise = 0.05, ulong seed = 0, int? count = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         if (source.Count == 0) throw new ArgumentException("ClutteredCanvas: the source dataset is empty");
@@ -32,7 +33,8 @@ public sealed class ClutteredCanvas : IDataset
         if (pieceSize < 1 || pieceSize > Math.Min(_objectH, _objectW))
             throw new ArgumentException($"ClutteredCanvas: pieceSize must be in [1, {Math.Min(_objectH, _objectW)}] (the source image side), got {pieceSize}");
         if (!(noise is >= 0 and <= 1)) throw new ArgumentException($"ClutteredCanvas: noise must be in [0, 1], got {noise}");
-        (_source, CanvasSize, ClutterPieces, PieceSize, Noise, Seed) = (source, canvasSize, clutterPieces, pieceSize, noise, seed);
+        if (count is int c && (c < 1 || c > source.Count)) throw new ArgumentException($"ClutteredCanvas: count must be in [1, {source.Count}] (the source's size), got {c}");
+        (_source, CanvasSize, ClutterPieces, PieceSize, Noise, Seed, Count) = (source, canvasSize, clutterPieces, pieceSize, noise, seed, count ?? source.Count);
     }
 
     /// <summary>Side of the square canvas in pixels.</summary>
@@ -51,7 +53,7 @@ public sealed class ClutteredCanvas : IDataset
     public ulong Seed { get; }
 
     /// <inheritdoc/>
-    public int Count => _source.Count;
+    public int Count { get; }
 
     /// <summary>
     /// The paste box of item <paramref name="index"/>: [X0, X1) x [Y0, Y1) in canvas pixels (column x, row y, end
