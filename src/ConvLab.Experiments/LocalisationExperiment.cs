@@ -83,20 +83,20 @@ public sealed class LocalisationExperiment : IExperiment
     public void Run(ExperimentContext ctx)
     {
         bool quick = ctx.Quick;
-        int canvas = ctx.IntOption("canvas", 56, 28, 112);
-        int trainCount = ctx.IntOption("train", quick ? 512 : 12000, 64, 60000);
-        int validationCount = ctx.IntOption("validation", quick ? 64 : 1000, 16, 10000);
-        int images = ctx.IntOption("images", quick ? 4 : 200, 1, 5000);
+        int canvas = ctx.IntOption("canvas", quick ? 40 : 56, 28, 112);
+        int trainCount = ctx.IntOption("train", quick ? 256 : 12000, 64, 60000);
+        int validationCount = ctx.IntOption("validation", quick ? 32 : 1000, 16, 10000);
+        int images = ctx.IntOption("images", quick ? 3 : 200, 1, 5000);
         int sanityImages = ctx.IntOption("sanity-images", quick ? 1 : 12, 1, 1000);
         int epochs = ctx.IntOption("epochs", quick ? 1 : 4, 1, 100);
         double lr = ctx.DoubleOption("lr", 2e-3, 1e-6, 1);
         int clutter = ctx.IntOption("clutter", 6, 0, 100);
         var settings = new ExplainSettings
         {
-            IgSteps = ctx.IntOption("ig-steps", quick ? 8 : 32, 1, 1000),
-            SmoothGradSamples = ctx.IntOption("smoothgrad-samples", quick ? 4 : 16, 1, 1000),
-            OcclusionWindow = canvas / 7,
-            OcclusionStride = canvas / 14,
+            IgSteps = ctx.IntOption("ig-steps", quick ? 4 : 32, 1, 1000),
+            SmoothGradSamples = ctx.IntOption("smoothgrad-samples", quick ? 2 : 16, 1, 1000),
+            OcclusionWindow = quick ? canvas / 4 : canvas / 7,
+            OcclusionStride = quick ? canvas / 4 : canvas / 14,
             Seed = (int)(ctx.Seed % int.MaxValue),
             BatchSize = 32,
         };
