@@ -5,7 +5,7 @@ Hand-written equivalents (plain autograd, no Captum) of the four methods the iss
 with the settings `convlab explain` uses, so one run of each side does the same arithmetic:
   saliency    |d logit_top / d input|, one forward + backward
   ig          integrated gradients, 50 Gauss-Legendre points, zero baseline, 16 path points per pass
-  occlusion   16x16 window (all channels), stride 8, value 0, 32 occluded images per forward (27 x 27 = 729 windows)
+  occlusion   16x16 window (all channels), stride 8, value 0, 16 occluded images per forward (27 x 27 = 729 windows)
   gradcam     layer4's output and its gradient from one forward + backward, ReLU(sum_k mean(dA_k) A_k)
 Each method runs in its own process (so the peak resident memory is that method's): one warm-up call, then --repeat
 timed calls; prints one JSON line {side, method, median_s, times_s, peak_rss_mb, base_rss_mb}.
@@ -117,7 +117,7 @@ def integrated_gradients(model, x, c, steps=50, batch=16):
     return x * total
 
 
-def occlusion(model, x, c, window=16, stride=8, batch=32):
+def occlusion(model, x, c, window=16, stride=8, batch=16):
     _, ch, h, w = x.shape
     positions = [(y, xx) for y in range(0, h - window + 1, stride) for xx in range(0, w - window + 1, stride)]
     total = torch.zeros_like(x)
