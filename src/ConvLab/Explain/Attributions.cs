@@ -106,7 +106,7 @@ public static class Attributions
         var sum = new double[x.Length];
         var rowTarget = new int[steps * n];
         for (int r = 0; r < rowTarget.Length; r++) rowTarget[r] = r / steps;
-        ForEachBatch(steps * n, o.InternalBatchSize, (start, count) =>
+        ForEachBatch(model, steps * n, o.InternalBatchSize, (start, count) =>
         {
             var batch = new double[count * per];
             for (int j = 0; j < count; j++)
@@ -174,7 +174,7 @@ public static class Attributions
         for (int p = 0; p < positions; p++) ForWindow(p, (e) => covered[e]++);
         var rowTarget = new int[positions * n];
         for (int r = 0; r < rowTarget.Length; r++) rowTarget[r] = r / positions;
-        ForEachBatch(positions * n, batchSize, (start, count) =>
+        ForEachBatch(model, positions * n, batchSize, (start, count) =>
         {
             var batch = new double[count * per];
             for (int j = 0; j < count; j++)
@@ -423,10 +423,20 @@ public static class Attributions
         return (win, str);
     }
 
-    /// <summary>Runs <paramref name="body"/>(start, count) over [0, rows) in chunks of at most <paramref name="batch"/>.</summary>
-    internal static void ForEachBatch(int rows, int batch, Action<int, int> body)
+    /// <summary>
+    /// Runs <paramref name="body"/>(start, count) over [0, rows) in chunks of at most <paramref name="batch"/>. Each chunk
+    /// is a <see cref="StorageRecycler"/> step (unless the caller has one open), so the same-sized batches reuse their
+    /// storage instead of handing hundreds of megabytes per batch to the GC; bodies copy what they keep into arrays.
+    /// </summary>
+    internal static void ForEachBatch(Module model, int rows, int batch, Action<int, int> body)
     {
-        for (int start = 0; start < rows; start += batch) body(start, Math.Min(batch, rows - start));
+        var recycler = StorageRecycler.StepOpen ? null : new StorageRecycler();
+        for (int start = 0; start < rows; start += batch)
+        {
+            recycler?.Begin();
+            try { body(start, Math.Min(batch, rows - start)); }
+            finally { recycler?.End(model); }
+        }
     }
 
     /// <summary>Noise i for all samples, drawn row by row from one seeded generator (same values whatever the batch size).</summary>
@@ -469,7 +479,7 @@ public static class Attributions
         int drawn = -1;
         var rowTarget = new int[samples * n];
         for (int r = 0; r < rowTarget.Length; r++) rowTarget[r] = r % n;
-        ForEachBatch(samples * n, batchSize, (start, count) =>
+        ForEachBatch(model, samples * n, batchSize, (start, count) =>
         {
             var batch = new double[count * per];
             for (int j = 0; j < count; j++)

@@ -274,7 +274,7 @@ public static class ExplainMetrics
         var drops = new double[positions][];
         for (int p = 0; p < positions; p++) drops[p] = new double[fillings];
         var rows = new int[positions * fillings];
-        Attributions.ForEachBatch(positions * fillings, batchSize, (start, count) =>
+        Attributions.ForEachBatch(model, positions * fillings, batchSize, (start, count) =>
         {
             var batch = new double[count * x.Length];
             for (int j = 0; j < count; j++)
@@ -318,9 +318,8 @@ public static class ExplainMetrics
         var scores = new double[steps + 1];
         var current = (double[])start.Clone();
         int done = 0;
-        for (int first = 0; first <= steps; first += batchSize)
+        Attributions.ForEachBatch(model, steps + 1, batchSize, (first, count) =>
         {
-            int count = Math.Min(batchSize, steps + 1 - first);
             var batch = new double[count * x.Length];
             for (int j = 0; j < count; j++)
             {
@@ -332,7 +331,7 @@ public static class ExplainMetrics
             }
             var probs = Probabilities(model, Tensor.FromArray(batch, count, c, h, w).To(input.DType), target, op);
             Array.Copy(probs, 0, scores, first, count);
-        }
+        });
         double area = 0;
         for (int k = 0; k < steps; k++) area += (scores[k] + scores[k + 1]) / 2;
         return new(scores, area / steps);
