@@ -14,5 +14,6 @@ root.Subcommands.Add(MemoryCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
 root.Subcommands.Add(ConvCommand.Create());
 root.Subcommands.Add(PoolCommand.Create());
+root.Subcommands.Add(FilterCommand.Create());
 root.SetAction(_ => TrainCommand.RunDefault());
 return root.Parse(args).Invoke();
