@@ -12,6 +12,7 @@ root.Subcommands.Add(SummaryCommand.Create());
 root.Subcommands.Add(RfCommand.Create());
 root.Subcommands.Add(MemoryCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
+root.Subcommands.Add(ExperimentCommand.Create());
 root.Subcommands.Add(ConvCommand.Create());
 root.Subcommands.Add(PoolCommand.Create());
 root.Subcommands.Add(FilterCommand.Create());

@@ -27,6 +27,9 @@ internal static class TestUtil
         }
     }
 
+    /// <summary>The shared detection and explanation reference cases, read in place: ../shared/reference-vision beside the reference folder.</summary>
+    public static string ReferenceVisionDir => Path.GetFullPath(Path.Combine(ReferenceDir, "..", "reference-vision"));
+
     /// <summary>A float64 tensor of standard-normal values that requires grad.</summary>
     public static Tensor RandD(Generator g, params int[] shape) => Tensor.Randn(shape, g, dtype: DType.Float64).RequiresGrad_();
 
