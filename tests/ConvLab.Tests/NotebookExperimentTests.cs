@@ -174,4 +174,54 @@ public class NotebookExperimentTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    [Fact]
+    public void MemoryQuickMeasuresEachConfigurationAndTrainsEachBatch()
+    {
+        var dir = TempDir();
+        try
+        {
+            var r = RunQuick(dir, "memory", "--data", "embedded");
+            var rows = r.GetProperty("rows").EnumerateArray().ToList();
+            Assert.True(rows.Count >= 4);
+            Assert.Equal(["sgd", "momentum", "adam"], rows.Take(3).Select(x => x.GetProperty("optimizer").GetString()));
+            foreach (var row in rows)
+            {
+                Assert.False(string.IsNullOrEmpty(row.GetProperty("model").GetString()));
+                Assert.True(row.GetProperty("batch").GetInt32() > 0);
+                Assert.True(row.GetProperty("estimated_bytes").GetInt64() > 0);
+                Assert.True(row.GetProperty("measured_bytes").GetInt64() > 0, "a quick configuration fits any budget, so it is measured");
+            }
+            // Optimizer state is real memory: momentum keeps one slot, Adam two, in the measurement as in the estimate.
+            var m = rows.Take(3).Select(x => x.GetProperty("measured_bytes").GetInt64()).ToList();
+            Assert.True(m[0] < m[1] && m[1] < m[2], string.Join(", ", m));
+            var runs = r.GetProperty("batch_runs").EnumerateArray().ToList();
+            Assert.True(runs.Count >= 2);
+            foreach (var run in runs)
+            {
+                Assert.True(run.GetProperty("seconds").GetDouble() > 0);
+                Assert.True(run.GetProperty("lr").GetDouble() > 0);
+                Assert.InRange(run.GetProperty("final_train_accuracy").GetDouble(), 0, 1);
+            }
+            Assert.True(r.GetProperty("largest_batch").GetProperty("by_estimate").GetInt32() > 0);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Theory]
+    [InlineData("below one training step", "1KB")]
+    [InlineData("expected a positive size", "lots")]
+    public void MemoryBudgetErrorsNameTheOption(string why, string budget)
+    {
+        var dir = TempDir();
+        try
+        {
+            var (code, text, err) = CliTests.Run(2, "experiment", "memory", "--quick", "--budget", budget, "--out", dir);
+            Assert.NotEqual(0, code);
+            var last = (text + err).Trim().Split('\n')[^1];
+            Assert.StartsWith("--budget:", last);
+            Assert.Contains(why, last);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }
