@@ -172,7 +172,7 @@ public sealed class FiltersExperiment : IExperiment
             lt.Add(new($"learned {i}", learned.Detach().Select(0, i).Mean([0])));
             lt.Add(new($"{matches[i].BestMatch} ({Report.Num(matches[i].Cosine, 2)})", hand.First(b => b.Name == matches[i].BestMatch).Kernel));
         }
-        ctx.Figure("learned-vs-hand.png", Charts.ImageGrid(lt, columns: 4, title: $"{first.Name}: learned filter (mean over input channels) and its best hand-designed match", tileSize: 96));
+        ctx.Figure("learned-vs-hand.png", Charts.ImageGrid(lt, columns: 4, title: "learned (channel mean) vs best match", tileSize: 96));
         var byName = matches.GroupBy(m => m.BestMatch).OrderByDescending(g => g.Count()).ToList();
         r.Paragraph($"The first convolution of the run ({first.Name}, {string.Join("x", learned.Shape.ToArray())}) was compared, filter by filter (mean over input channels), with " +
             $"{hand.Count} hand-designed {kh}x{kw} kernels. The mean best |cosine similarity| is {Report.Num(matches.Average(m => Math.Abs(m.Cosine)), 3)} " +

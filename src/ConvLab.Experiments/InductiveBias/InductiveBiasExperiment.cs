@@ -69,7 +69,7 @@ public sealed class InductiveBiasExperiment : IExperiment
         ctx.Figure("q1-kernels.png", Charts.ImageGrid(
             Enumerable.Range(0, 3).Select(i => new Tile($"untrained {i}", Kernel(untrainedKernels, i)))
                 .Concat(Enumerable.Range(0, 3).Select(i => new Tile($"learned {i}", Kernel(((Conv2d)q1Cnn.Model[0]).Weight, i)))).ToList(),
-            columns: 3, title: "Q1: conv1 kernels before and after training (10 images per class)"));
+            columns: 3, title: "Q1: conv1, untrained vs learned"));
         ctx.Figure("q1-curves.png", Charts.Line("Q1: training accuracy while overfitting 10 images per class", "epoch", "training accuracy",
             [Curve("CNN", q1Cnn.History, e => e.TrainAccuracy), Curve("MLP", q1Mlp.History, e => e.TrainAccuracy)]));
         results["overfit"] = new JsonObject
@@ -107,7 +107,7 @@ public sealed class InductiveBiasExperiment : IExperiment
             new Series("CNN, edge-detector init, convs frozen", xs, rows.Select(x => x.Edge.Val.Top1).ToList()),
         ]));
         ctx.Figure("q2-kernels.png", Charts.ImageGrid(rows.SelectMany(x => Enumerable.Range(0, 3).Select(i => new Tile($"N={x.N} k{i}", Kernel(((Conv2d)x.Cnn.Model[0]).Weight, i)))).ToList(),
-            columns: 3, title: "Q2: learned conv1 kernels per training size", tileSize: 96));
+            columns: 3, title: "Q2: conv1 per size", tileSize: 96));
         ctx.Figure("q3-curves.png", Charts.Line("Q3: validation accuracy during training", "epoch", "validation accuracy",
             rows.SelectMany(x => new[] { Curve($"CNN N={x.N}", x.Cnn.History, e => e.TestAccuracy), Curve($"MLP N={x.N}", x.Mlp.History, e => e.TestAccuracy) }).ToList(), markers: false));
         r.Heading("Q2: validation accuracy against the number of training images");
