@@ -20,5 +20,8 @@ root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(ImportCommand.Create());
 root.Subcommands.Add(DetectCommand.Create());
 root.Subcommands.Add(AnchorsCommand.Create());
+root.Subcommands.Add(ConvCommand.Create());
+root.Subcommands.Add(PoolCommand.Create());
+root.Subcommands.Add(FilterCommand.Create());
 root.SetAction(_ => TrainCommand.RunDefault());
 return root.Parse(args).Invoke();
