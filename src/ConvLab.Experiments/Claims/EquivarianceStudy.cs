@@ -13,7 +13,7 @@ internal sealed record PoolToleranceRow(string Pool, int Window, int Stride, int
 internal sealed record BorderError(int Shift, double[,] Map, double FractionNearSeams);
 
 /// <summary>The GAP vector of an edge image, and the one predicted for it from another image it is a circular shift of.</summary>
-internal sealed record EdgeGap(string Image, string PredictedFrom, double[] G, double[] Predicted, double RelativeError);
+internal sealed record EdgeGap(string Image, string PredictedFrom, float[] Pixels, double[] G, double[] Predicted, double RelativeError);
 
 /// <summary>One shift of the seed's edge: the MLP neuron's pre-activation and response, and the conv neuron's (max over positions).</summary>
 internal sealed record NeuronShift(int Shift, double MlpPreactivation, double MlpResponse, double ConvMaxPreactivation);
@@ -112,7 +112,7 @@ internal static class EquivarianceStudy
         EdgeGap Row(string name, Tensor t, string from, double[] predicted)
         {
             var v = G(t);
-            return new(name, from, v, predicted, Shifts.RelativeError(Tensor.FromArray(v, v.Length), Tensor.FromArray(predicted, predicted.Length)));
+            return new(name, from, t.Contiguous().ToArray(), v, predicted, Shifts.RelativeError(Tensor.FromArray(v, v.Length), Tensor.FromArray(predicted, predicted.Length)));
         }
         return [Row("x1", t1, "x1", g1), Row("x2", t2, "x2", g2), Row("x3", t3, "x1", g1), Row("x4", t4, "x2", g2)];
     }

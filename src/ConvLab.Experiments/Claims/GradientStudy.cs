@@ -15,7 +15,7 @@ internal sealed record ResidualRow(double Gamma, int Depth, double ActivationVar
 internal sealed record PoolRouting(float[] Input, float[] Upstream, float[] MaxGrad, float[] AvgGrad);
 
 /// <summary>One SGD step on a single-channel conv: w1 = w0 − lr·Σ dy·patch, and how far autograd and the optimizer are from it.</summary>
-internal sealed record SgdStep(float[] Image, float[] W0, float[] W1, float[] PatchSum, double PatchIdentityError, double StepIdentityError, int Kernel, int Size);
+internal sealed record SgdStep(float[] Image, float[] W0, float[] W1, float[] PatchSum, double PatchIdentityError, double StepIdentityError, double DiagonalCorrelation, int Kernel, int Size);
 
 internal sealed record GradientResult(double PatchIdentityError, SgdStep Step, List<GradStdRow> GradStd, double Slope, PoolRouting Routing, List<ResidualRow> Residual);
 
@@ -93,7 +93,9 @@ internal static class GradientStudy
         var w1 = conv.Weight.ToArray();
         var expected = w0.Select((v, i) => v - lr * patch[i]).ToArray();
         double stepError = MaxRelative(w1.Select(v => (double)v).ToArray(), expected);
-        return new(img, w0, w1, patch.Select(v => (float)v).ToArray(), gradError, stepError, k, n);
+        var band = Enumerable.Range(0, k * k).Select(i => Math.Abs(i / k - i % k) <= 1 ? 1.0 : 0.0).ToArray();
+        double diagonal = Stats.Correlation.Pearson(patch, band);
+        return new(img, w0, w1, patch.Select(v => (float)v).ToArray(), gradError, stepError, diagonal, k, n);
     }
 
     /// <summary>Std of dw over random x ~ N(0, 1), dy ~ N(0, 1) for a 3x3 filter on n x n images; theory (n − k + 1)·σ_x·σ_g.</summary>
