@@ -1,0 +1,4 @@
+namespace ConvLab.Detection;
+/// <summary>tmp</summary>
+/// <param name="Map50">m</param>
+public sealed record DetectionEvaluation(double Map50);
