@@ -44,12 +44,13 @@ internal static class CoordConvStudy
         new Conv2d(c, c, 1, generator: g), new ReLU(),
         new Conv2d(c, 1, 1, generator: g), new Flatten());
 
-    public static List<CoordComparison> Run(IReadOnlyList<string> splits, int width, int epochs, double lr, bool withR, double alpha, ulong seed, Action<string>? log)
+    public static List<CoordComparison> Run(IReadOnlyList<string> splits, int width, int epochs, double lr, bool withR, double alpha, int? trainLimit, ulong seed, Action<string>? log)
     {
         var result = new List<CoordComparison>();
         foreach (var split in splits)
         {
             var (trainC, testC) = NotSoClevr.Split(split, new Generator(seed));
+            if (trainLimit is int limit && limit < trainC.Count) trainC = trainC.Take(limit).ToList();
             var train = new NotSoClevr.Coordinates(trainC);
             var test = new NotSoClevr.Coordinates(testC);
             var g = new Generator(seed + 1);
