@@ -50,7 +50,11 @@ internal static class CoordConvStudy
         foreach (var split in splits)
         {
             var (trainC, testC) = NotSoClevr.Split(split, new Generator(seed));
-            if (trainLimit is int limit && limit < trainC.Count) trainC = trainC.Take(limit).ToList();
+            if (trainLimit is int limit && limit < trainC.Count)
+            {
+                int every = (trainC.Count + limit - 1) / limit; // spread over the split, not its first rows
+                trainC = [.. trainC.Where((_, i) => i % every == 0)];
+            }
             var train = new NotSoClevr.Coordinates(trainC);
             var test = new NotSoClevr.Coordinates(testC);
             var g = new Generator(seed + 1);
