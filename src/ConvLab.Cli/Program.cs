@@ -12,5 +12,6 @@ root.Subcommands.Add(SummaryCommand.Create());
 root.Subcommands.Add(RfCommand.Create());
 root.Subcommands.Add(MemoryCommand.Create());
 root.Subcommands.Add(ModelsCommand.Create());
+root.Subcommands.Add(ExperimentCommand.Create());
 root.SetAction(_ => TrainCommand.RunDefault());
 return root.Parse(args).Invoke();
