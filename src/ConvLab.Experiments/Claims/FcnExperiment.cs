@@ -19,6 +19,7 @@ public sealed class FcnExperiment : IExperiment
     /// <inheritdoc/>
     public void Run(ExperimentContext context)
     {
+        _ = context.Option("data"); // FashionMnist() honours --data; reading it marks it as used
         var data = context.FashionMnist();
         var g = new Generator(context.Seed);
         var test = context.Quick ? new Subset(data.Test, [.. Enumerable.Range(0, Math.Min(500, data.Test.Count))]) : data.Test;
