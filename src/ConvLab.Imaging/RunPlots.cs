@@ -226,7 +226,7 @@ public static class RunPlots
         return data.ToArray();
     }
 
-    private static Plot NewPlot()
+    internal static Plot NewPlot()
     {
         EmbeddedFont.Register();
         var plot = new Plot();
@@ -234,7 +234,7 @@ public static class RunPlots
         return plot;
     }
 
-    private static void CheckSize(string who, int width, int height)
+    internal static void CheckSize(string who, int width, int height)
     {
         if (width < 100 || height < 100 || width > 8192 || height > 8192)
             throw new ArgumentException($"RunPlots.{who}: image size must be between 100 and 8192 pixels, got {width}x{height}");
