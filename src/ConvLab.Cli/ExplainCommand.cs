@@ -59,7 +59,7 @@ internal static class ExplainCommand
         var metrics = new Option<string?>("--metrics") { Description = "Comma-separated: deletion,insertion,pointing,iou,sanity" };
         var outDir = new Option<string?>("--out") { Description = "Output folder (default: RUN/explain, or explain-<time> for a model)" };
         var format = new Option<string>("--format") { Description = "table or json", DefaultValueFactory = _ => "table" };
-        var weights = new Option<string?>("--weights") { Description = "Weights (.safetensors) for a zoo/spec model" };
+        var weights = new Option<string?>("--weights") { Description = "Weights (.safetensors or PyTorch .pth) for a zoo/spec model" };
         var input = new Option<string?>("--input") { Description = "Input shape CxHxW of a zoo/spec model (default: its usual input)" };
         var classes = new Option<int?>("--classes") { Description = "Classes of a zoo model (default: its usual number)" };
         var data = new Option<string?>("--data") { Description = "Test data for --index (an IDX folder or 'embedded'; default: the run's own)" };
@@ -213,10 +213,10 @@ internal static class ExplainCommand
                 $"run {o.Source} ({metrics.Model})", o.Source);
         }
         if (Directory.Exists(o.Source)) throw new ArgumentException($"run-or-model: '{o.Source}' is a folder without {RunFolder.MetricsJson}; is it a run folder written by convlab train?");
-        if (o.Weights == null) throw new ArgumentException($"--weights: a zoo or spec model needs its weights (a .safetensors file); '{o.Source}' alone has random weights");
+        if (o.Weights == null) throw new ArgumentException($"--weights: a zoo or spec model needs its weights (a .safetensors or .pth file); '{o.Source}' alone has random weights");
         if (!File.Exists(o.Weights)) throw new ArgumentException($"--weights: file '{o.Weights}' not found");
         var (m, shape) = ModelArgument.Resolve(o.Source, o.Input, o.Classes);
-        try { m.LoadSafeTensors(o.Weights); }
+        try { m.LoadStateDict(WeightsFile.Load(o.Weights)); }
         catch (ArgumentException e) { throw new ArgumentException($"--weights: {o.Weights} does not fit model '{o.Source}': {e.Message}", e); }
         m.Eval();
         if (shape.Length != 3) throw new ArgumentException($"--input: explain needs an image input CxHxW, got {string.Join("x", shape)}");

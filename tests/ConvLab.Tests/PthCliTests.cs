@@ -77,3 +77,32 @@ public class ConvertCliTests
         Assert.DoesNotContain("   at ", text);
     }
 }
+
+/// <summary>`convlab explain MODEL --weights FILE.pth`: the other command that takes a user's weights file.</summary>
+public class ExplainPthCliTests
+{
+    [Fact]
+    public void ExplainTakesPthWeightsForASpecModel()
+    {
+        var dir = Directory.CreateTempSubdirectory("convlab-explain-pth-");
+        try
+        {
+            var weights = Path.Combine(dir.FullName, "gap.pth");
+            ConvLab.IO.Torch.ModuleTorchExtensions.SavePth(ConvLab.Analysis.SpecParser.Parse(ExplainFixture.Spec, generator: new Generator(2)).Module, weights);
+            var image = Path.Combine(dir.FullName, "gray.png");
+            using (var bmp = new SkiaSharp.SKBitmap(28, 28))
+            {
+                for (int y = 0; y < 28; y++)
+                    for (int x = 0; x < 28; x++) bmp.SetPixel(x, y, new SkiaSharp.SKColor((byte)(x * 9), (byte)(x * 9), (byte)(x * 9)));
+                using var png = bmp.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+                File.WriteAllBytes(image, png.ToArray());
+            }
+            var (code, text) = TrainCliTests.Convlab("explain", ExplainFixture.Spec, "--weights", weights, "--image", image, "--method", "saliency",
+                "--threads", "2", "--out", Path.Combine(dir.FullName, "out"));
+            Assert.True(code == 0, text);
+            Assert.Contains("gap.pth", text);
+            Assert.True(File.Exists(Path.Combine(dir.FullName, "out", "explain.json")));
+        }
+        finally { dir.Delete(true); }
+    }
+}

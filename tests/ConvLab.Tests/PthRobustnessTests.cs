@@ -74,6 +74,20 @@ public class PthRobustnessTests
     }
 
     [Fact]
+    public void FlippedCentralDirectoryBytesNeverCrash()
+    {
+        // The zip's central directory and end record (entry sizes, offsets, counts) sit in the last bytes.
+        var bytes = FixtureBytes("layouts.pth");
+        int tail = Math.Min(bytes.Length, 12 * 80);
+        Gen.Select(Gen.Int[bytes.Length - tail, bytes.Length - 1].Array[1, 4], Gen.Byte.Array[4]).Sample((positions, values) =>
+        {
+            var copy = (byte[])bytes.Clone();
+            for (int i = 0; i < positions.Length; i++) copy[positions[i]] = values[i];
+            LoadOrError(copy);
+        }, iter: 200, threads: 1);
+    }
+
+    [Fact]
     public void FlippedPickleBytesNeverCrash()
     {
         // Flips inside data.pkl itself (re-zipped so the archive stays valid) exercise the unpickler, not the zip reader.

@@ -29,7 +29,7 @@ public sealed class FcnExperiment : IExperiment
         {
             string path = Directory.Exists(run) ? Path.Combine(run, "model.safetensors") : run;
             if (!File.Exists(path)) throw new ArgumentException($"experiment fcn: --run: {path} not found (give a `convlab train` run folder of simple_cnn)");
-            try { model.LoadStateDict(SafeTensors.Load(path)); }
+            try { model.LoadStateDict(WeightsFile.Load(path)); }
             catch (ArgumentException e) { throw new ArgumentException($"experiment fcn: --run: {path} is not a simple_cnn state dict ({e.Message})", e); }
             source = $"the trained simple_cnn of {path}";
         }

@@ -286,7 +286,7 @@ public sealed class TorchDict : TorchContainer
     private static object? KeyIdentity(TorchValue key) => key switch
     {
         TorchString s => s.Value,
-        TorchInt i => (double)i.Value == i.Value ? (double)i.Value : i.Value,
+        TorchInt i => i.Value is >= -(1L << 53) and <= 1L << 53 ? (double)i.Value : i.Value,
         TorchBool b => b.Value ? 1.0 : 0.0,
         TorchFloat f => f.Value,
         TorchNone => typeof(TorchNone),
