@@ -11,13 +11,14 @@ namespace ConvLab.Bench;
 /// <summary>The three suites. Each case is built only when it passes the filter (models are costly to build).</summary>
 static class Suites
 {
-    public static readonly string[] Names = ["gemm", "conv", "models"];
+    public static readonly string[] Names = ["gemm", "conv", "models", "onnx"];
 
     public static IEnumerable<(string Name, Func<Case> Make)> Get(string suite) => suite switch
     {
         "gemm" => GemmCases(),
         "conv" => ConvCases(),
         "models" => ModelCases(),
+        "onnx" => OnnxSuite.Cases(ConvLab.Threads.Count),
         _ => throw new ArgumentException($"unknown suite '{suite}'"),
     };
 

@@ -106,7 +106,17 @@ public static class OnnxExport
             }
             foreach (var i in needed) Emit(ops[i]);
             if (!_names.ContainsKey(output)) throw new ArgumentException("export: the model's output does not depend on its input through ops ConvLab can export");
+            // The graph's output is called "output" (as PyTorch's exporter names it in the usual call), whatever node made it.
             var outName = _names[output];
+            if (outName != "input" && !_initialized.Contains(outName) && !outName.StartsWith("const_", StringComparison.Ordinal))
+            {
+                foreach (var node in Graph.Node)
+                {
+                    for (int i = 0; i < node.Output.Count; i++) if (node.Output[i] == outName) node.Output[i] = "output";
+                    for (int i = 0; i < node.Input.Count; i++) if (node.Input[i] == outName) node.Input[i] = "output";
+                }
+                outName = "output";
+            }
             Graph.Output.Add(ValueInfo(outName, output));
         }
 
