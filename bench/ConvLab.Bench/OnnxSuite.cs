@@ -38,20 +38,12 @@ static class OnnxSuite
         var dense = new DenseTensor<float>(x.ToArray(), [n, 3, 224, 224]);
         var inputs = new List<NamedOnnxValue> { NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), dense) };
         var recycler = new StorageRecycler();
-        Tensor RunC()
-        {
-            using var _ = new NoGrad();
-            Tensor? y = null;
-            recycler.Begin();
-            try { y = module.Forward(x); }
-            finally { recycler.End([y]); }
-            return y;
-        }
+        float[] RunC() => Suites.Recycled(recycler, () => { using var _ = new NoGrad(); return module.Forward(x).ToArray(); });
         float[] RunO()
         {
             using var r = session.Run(inputs);
             return r.First().AsTensor<float>().ToArray();
         }
-        return new Case("onnx", name, flops, n, () => RunC(), () => RunO(), () => Runner.RelErr(RunC().ToArray(), RunO())) { PeerName = "ONNX Runtime" };
+        return new Case("onnx", name, flops, n, () => RunC(), () => RunO(), () => Runner.RelErr(RunC(), RunO())) { PeerName = "ONNX Runtime" };
     }
 }

@@ -176,7 +176,7 @@ static class Suites
     /// arrays are reused by the next run instead of being fresh memory (a page fault per 4 KB on first touch, which on
     /// this VM costs more than the convolution). The result must not be used after the step.
     /// </summary>
-    private static T Recycled<T>(StorageRecycler recycler, Func<T> run)
+    internal static T Recycled<T>(StorageRecycler recycler, Func<T> run)
     {
         recycler.Begin();
         try { return run(); }
