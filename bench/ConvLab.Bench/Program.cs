@@ -4,7 +4,7 @@ using ConvLab.Bench;
 using TorchSharp;
 
 // ConvLab vs TorchSharp-cpu, side by side in one process (see BENCHMARKS.md).
-const string Usage = "usage: ConvLab.Bench gemm|conv|models|all [--format text|json|markdown] [--threads N] [--repeat R] [--filter substring] [--json-out FILE]";
+const string Usage = "usage: ConvLab.Bench gemm|conv|models|onnx|all [--format text|json|markdown] [--threads N] [--repeat R] [--filter substring] [--json-out FILE]";
 
 string? suite = null, filter = null, jsonOut = null, format = "text";
 int threads = 2, repeats = 7;
@@ -29,7 +29,7 @@ try
         }
     }
     if (suite is null) throw new ArgumentException("no suite given");
-    if (suite != "all" && !Suites.Names.Contains(suite)) throw new ArgumentException($"unknown suite '{suite}': expected gemm, conv, models or all");
+    if (suite != "all" && !Suites.Names.Contains(suite)) throw new ArgumentException($"unknown suite '{suite}': expected gemm, conv, models, onnx or all");
 }
 catch (ArgumentException e)
 {

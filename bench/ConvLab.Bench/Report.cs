@@ -18,7 +18,7 @@ static class Report
     {
         string Ms(double[] s, double med) => $"{F(med, "F2")} [{F(s.Min() * 1e3, "F2")}-{F(s.Max() * 1e3, "F2")}]";
         string img = r.Case.Images > 0 ? $"  img/s {F(r.Case.Images / (r.ConvLabMs / 1e3), "F1")} | {F(r.Case.Images / (r.PeerMs / 1e3), "F1")}" : "";
-        return $"{r.Case.Name,-46} ConvLab {Ms(r.ConvLabSeconds, r.ConvLabMs),-26} TorchSharp {Ms(r.PeerSeconds, r.PeerMs),-26} " +
+        return $"{r.Case.Name,-46} ConvLab {Ms(r.ConvLabSeconds, r.ConvLabMs),-26} {r.Case.PeerName} {Ms(r.PeerSeconds, r.PeerMs),-26} " +
                $"ratio {F(r.Ratio, "F2"),5}  GFLOP/s {F(r.GFlops, "F1"),6} | {F(r.PeerGFlops, "F1"),6}  " +
                $"%peak {F(100 * r.GFlops / peak, "F0"),3} | {F(100 * r.PeerGFlops / peak, "F0"),3}  err {(r.RelErr is double e ? F(e, "E1") : "-")}{img}" +
                (r.Case.Target is Target t ? $"  target {t}: {t.Status(r, peak)}" : "");

@@ -11,6 +11,9 @@ sealed record Case(string Suite, string Name, double Flops, int Images, Action C
 {
     /// <summary>The target for this case, if it has one.</summary>
     public Target? Target { get; init; }
+
+    /// <summary>What the peer is (TorchSharp unless a suite compares with something else).</summary>
+    public string PeerName { get; init; } = "TorchSharp";
 }
 
 /// <summary>

@@ -11,13 +11,14 @@ namespace ConvLab.Bench;
 /// <summary>The three suites. Each case is built only when it passes the filter (models are costly to build).</summary>
 static class Suites
 {
-    public static readonly string[] Names = ["gemm", "conv", "models"];
+    public static readonly string[] Names = ["gemm", "conv", "models", "onnx"];
 
     public static IEnumerable<(string Name, Func<Case> Make)> Get(string suite) => suite switch
     {
         "gemm" => GemmCases(),
         "conv" => ConvCases(),
         "models" => ModelCases(),
+        "onnx" => OnnxSuite.Cases(ConvLab.Threads.Count),
         _ => throw new ArgumentException($"unknown suite '{suite}'"),
     };
 
@@ -175,7 +176,7 @@ static class Suites
     /// arrays are reused by the next run instead of being fresh memory (a page fault per 4 KB on first touch, which on
     /// this VM costs more than the convolution). The result must not be used after the step.
     /// </summary>
-    private static T Recycled<T>(StorageRecycler recycler, Func<T> run)
+    internal static T Recycled<T>(StorageRecycler recycler, Func<T> run)
     {
         recycler.Begin();
         try { return run(); }

@@ -106,7 +106,17 @@ public static class OnnxExport
             }
             foreach (var i in needed) Emit(ops[i]);
             if (!_names.ContainsKey(output)) throw new ArgumentException("export: the model's output does not depend on its input through ops ConvLab can export");
+            // The graph's output is called "output" (as PyTorch's exporter names it in the usual call), whatever node made it.
             var outName = _names[output];
+            if (outName != "input" && !_initialized.Contains(outName) && !outName.StartsWith("const_", StringComparison.Ordinal))
+            {
+                foreach (var node in Graph.Node)
+                {
+                    for (int i = 0; i < node.Output.Count; i++) if (node.Output[i] == outName) node.Output[i] = "output";
+                    for (int i = 0; i < node.Input.Count; i++) if (node.Input[i] == outName) node.Input[i] = "output";
+                }
+                outName = "output";
+            }
             Graph.Output.Add(ValueInfo(outName, output));
         }
 
@@ -123,6 +133,9 @@ public static class OnnxExport
                 throw new ArgumentException($"export: a tensor made by {t.GradFn.Name} feeds '{op}', and that op has no ONNX export");
             return _names[t] = Constant(t.Detach().Contiguous());
         }
+
+        private bool IsZeroConstant(Tensor t) =>
+            !_names.ContainsKey(t) && !_state.ContainsKey(t) && t.GradFn == null && t.Contiguous().ToDoubleArray().All(v => v == 0);
 
         private string Constant(Tensor t)
         {
@@ -196,6 +209,19 @@ public static class OnnxExport
                 case "deform_conv2d":
                 {
                     var s = A<DeformConvShape>(op, "shape");
+                    // Zero offsets without a mask are a plain convolution (DeformConv2d's offset branch runs that way);
+                    // writing Conv keeps the batch axis dynamic instead of baking in a batch-sized zero tensor.
+                    if (ins[4] == null && IsZeroConstant(ins[1]!))
+                    {
+                        var c = Node("Conv", ins[3] != null ? [X(0), X(2), X(3)] : [X(0), X(2)]);
+                        Attr(c, "kernel_shape", [s.Kh, s.Kw]);
+                        Attr(c, "strides", [s.Sh, s.Sw]);
+                        Attr(c, "pads", [s.Ph, s.Pw, s.Ph, s.Pw]);
+                        Attr(c, "dilations", [s.Dh, s.Dw]);
+                        Attr(c, "group", s.Groups);
+                        last = c.Output[0];
+                        break;
+                    }
                     string bias = ins[3] != null ? X(3) : "";
                     var inputs = new List<string> { X(0), X(2), X(1), bias };
                     if (ins[4] != null) inputs.Add(X(4));
@@ -335,6 +361,12 @@ public static class OnnxExport
                 }
                 case "slice":
                     last = Node("Slice", [X(0), Ints(A<int>(op, "start")), Ints(A<int>(op, "end")), Ints(A<int>(op, "dim")), Ints(A<int>(op, "step"))]).Output[0];
+                    break;
+                case "exp":
+                    last = Node("Exp", [X(0)]).Output[0];
+                    break;
+                case "pow":
+                    last = Node("Pow", [X(0), Scalar(A<double>(op, "exponent"))]).Output[0];
                     break;
                 case "clone":
                     last = Node("Identity", [X(0)]).Output[0];

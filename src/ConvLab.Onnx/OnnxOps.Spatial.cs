@@ -59,15 +59,20 @@ internal static partial class OnnxOps
         if (x.Rank - 2 < min || x.Rank - 2 > max) throw n.Error($"expected an input with {min + 2} to {max + 2} dimensions (N, C, spatial...), got {ShapeUtil.Format(x.Shape)}");
     }
 
-    private static Tensor?[] Conv(OnnxNode n, Tensor?[] x, bool training, long limit)
+    /// <summary>The operands and attributes Conv and ConvTranspose share: input, weight, bias, spatial rank, kernel, strides, dilations, groups.</summary>
+    private static (Tensor Input, Tensor W, Tensor? Bias, int Nd, int[] K, int[] S, int[] D, int Groups) ConvOperands(OnnxNode n, Tensor?[] x)
     {
-        var input = FloatIn(n, x, 0); var w = FloatIn(n, x, 1); var bias = Opt(x, 2);
+        var input = FloatIn(n, x, 0); var w = FloatIn(n, x, 1);
         CheckSpatial(n, input);
         int nd = input.Rank - 2;
         if (w.Rank != nd + 2) throw n.Error($"weight has shape {ShapeUtil.Format(w.Shape)}, expected {nd + 2} dimensions");
-        var k = w.Shape[2..].ToArray();
-        var s = Fill(n, "strides", nd, 1, 1); var d = Fill(n, "dilations", nd, 1, 1);
-        int groups = CheckedInt(n, n.Int("group", 1), "group");
+        return (input, w, Opt(x, 2), nd, w.Shape[2..].ToArray(), Fill(n, "strides", nd, 1, 1), Fill(n, "dilations", nd, 1, 1),
+            CheckedInt(n, n.Int("group", 1), "group"));
+    }
+
+    private static Tensor?[] Conv(OnnxNode n, Tensor?[] x, bool training, long limit)
+    {
+        var (input, w, bias, nd, k, s, d, groups) = ConvOperands(n, x);
         var (pb, pe) = Pads(n, Spatial(input), k, s, d);
         if (!pb.SequenceEqual(pe)) { input = F.Pad(input, FPad(pb, pe)); pb = new int[nd]; }
         return [nd switch
@@ -80,15 +85,9 @@ internal static partial class OnnxOps
 
     private static Tensor?[] ConvTranspose(OnnxNode n, Tensor?[] x, bool training, long limit)
     {
-        var input = FloatIn(n, x, 0); var w = FloatIn(n, x, 1); var bias = Opt(x, 2);
-        CheckSpatial(n, input);
-        int nd = input.Rank - 2;
-        if (w.Rank != nd + 2) throw n.Error($"weight has shape {ShapeUtil.Format(w.Shape)}, expected {nd + 2} dimensions");
-        var k = w.Shape[2..].ToArray();
+        var (input, w, bias, nd, k, s, d, groups) = ConvOperands(n, x);
         var inSize = Spatial(input);
-        var s = Fill(n, "strides", nd, 1, 1); var d = Fill(n, "dilations", nd, 1, 1);
         var opad = Fill(n, "output_padding", nd, 0, 0);
-        int groups = CheckedInt(n, n.Int("group", 1), "group");
         string auto = n.Str("auto_pad", "NOTSET");
         var outShape = n.IntArray("output_shape", 1);
         if (outShape is { Length: > 0 } && outShape.Length == nd + 2) outShape = outShape[2..];

@@ -44,6 +44,7 @@ internal static partial class OnnxOps
         ["Sqrt"] = (n, x, _, _) => [FloatIn(n, x, 0).Sqrt()],
         ["Exp"] = (n, x, _, _) => [FloatIn(n, x, 0).Exp()],
         ["Log"] = (n, x, _, _) => [FloatIn(n, x, 0).Log()],
+        ["Pow"] = (n, x, _, _) => [FloatIn(n, x, 0).Pow(In(n, x, 1) is { Numel: 1 } e ? e.Item() : throw n.Error("only a scalar exponent is supported"))],
         ["Concat"] = Concat,
         ["Pad"] = Pad,
         ["Resize"] = Resize,

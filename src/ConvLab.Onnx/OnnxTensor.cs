@@ -129,35 +129,25 @@ internal static class OnnxTensor
     {
         var p = new TensorProto { Name = name };
         foreach (var d in t.Shape) p.Dims.Add(d);
-        byte[] raw;
-        switch (t.DType)
+        (byte[] raw, p.DataType) = t.DType switch
         {
-            case DType.Float32:
-            {
-                var a = t.ToArray();
-                raw = new byte[a.Length * 4];
-                for (int i = 0; i < a.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(raw.AsSpan(4 * i), a[i]);
-                p.DataType = (int)DataType.Float;
-                break;
-            }
-            case DType.Float64:
-            {
-                var a = t.ToDoubleArray();
-                raw = new byte[a.Length * 8];
-                for (int i = 0; i < a.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(raw.AsSpan(8 * i), a[i]);
-                p.DataType = (int)DataType.Double;
-                break;
-            }
-            default:
-            {
-                var a = t.ToInt64Array();
-                raw = new byte[a.Length * 8];
-                for (int i = 0; i < a.Length; i++) BinaryPrimitives.WriteInt64LittleEndian(raw.AsSpan(8 * i), a[i]);
-                p.DataType = (int)DataType.Int64;
-                break;
-            }
-        }
-        p.RawData = Google.Protobuf.ByteString.CopyFrom(raw);
+            DType.Float32 => (LittleEndian(t.ToArray()), (int)DataType.Float),
+            DType.Float64 => (LittleEndian(t.ToDoubleArray()), (int)DataType.Double),
+            _ => (LittleEndian(t.ToInt64Array()), (int)DataType.Int64),
+        };
+        p.RawData = Google.Protobuf.UnsafeByteOperations.UnsafeWrap(raw);
         return p;
+    }
+
+    /// <summary>The values' bytes in ONNX's little-endian layout.</summary>
+    private static byte[] LittleEndian<T>(T[] values) where T : unmanaged
+    {
+        var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+        if (!BitConverter.IsLittleEndian)
+        {
+            int size = bytes.Length / Math.Max(values.Length, 1);
+            for (int i = 0; i < bytes.Length; i += size) Array.Reverse(bytes, i, size);
+        }
+        return bytes;
     }
 }

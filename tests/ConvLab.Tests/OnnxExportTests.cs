@@ -86,4 +86,35 @@ public class OnnxExportTests
         }
         finally { File.Delete(file); }
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void DeformableConvolutionExportsAtOpset19(bool modulated)
+    {
+        var g = new Generator(11);
+        var deform = new NN.DeformConv2d(3, 8, 3, padding: 1, modulated: modulated, generator: g);
+        // Non-zero offset weights, so the offsets (and mask) really move the sampling points.
+        using (new NoGrad()) deform.OffsetWeight.Copy_(Tensor.Randn(deform.OffsetWeight.Shape, g, std: 0.3));
+        var model = new NN.Sequential(deform, new NN.ReLU());
+        model.Eval();
+        var x = Tensor.Randn([2, 3, 8, 8], new Generator(5));
+        Tensor expected;
+        using (new NoGrad()) expected = model.Forward(x);
+        var file = TempFile("deform");
+        try
+        {
+            Assert.Equal(19, OnnxExport.Export(model, [3, 8, 8], file));
+            var imported = OnnxModule.Load(file);
+            imported.Eval();
+            Tensor back;
+            using (new NoGrad()) back = imported.Forward(x);
+            Assert.True(OnnxImportTests.RelativeError(back.ToArray(), expected.ToArray()) <= 1e-5);
+            var (ort, shape) = RunOrt(file, x);
+            Assert.Equal(expected.Shape.ToArray(), shape);
+            double rel = OnnxImportTests.RelativeError(ort, expected.ToArray());
+            Assert.True(rel <= 1e-4, $"ORT vs ConvLab max |diff| / max |output| = {rel:E2}");
+        }
+        finally { File.Delete(file); }
+    }
 }

@@ -123,6 +123,7 @@ public sealed partial class Tensor
     public Tensor Exp()
     {
         var y = Map("exp", TensorPrimitives.Exp, TensorPrimitives.Exp);
+        Analysis.OpRecorder.Record(y, "exp", [this]);
         var yd = y.Detach();
         return Engine.Record(y, new FuncNode("ExpBackward", g => [g.Mul(yd)]), this);
     }
@@ -166,6 +167,7 @@ public sealed partial class Tensor
         var d = ToDoubleArray();
         for (int i = 0; i < d.Length; i++) d[i] = Math.Pow(d[i], exponent);
         var y = FromArray(d, _shape).To(DType);
+        Analysis.OpRecorder.Record(y, "pow", [this], ("exponent", exponent));
         var xd = Detach();
         return Engine.Record(y, new FuncNode("PowBackward", g => [g.Mul(xd.Pow(exponent - 1).MulScalar(exponent))]), this);
     }
