@@ -287,4 +287,28 @@ public class BoxOpsTests
             Assert.Matches(@"\d+ passed, 0 failed\s*$", text);
         }
     }
+
+    [Fact]
+    public void BenchNmsCommandTimesEveryOpAndRejectsBadCountsWithOneLine()
+    {
+        var dir = Directory.CreateTempSubdirectory("convlab-nms-").FullName;
+        try
+        {
+            var (code, text) = CliTests.Convlab("bench", "nms", "--boxes", "300", "--repeat", "1", "--dump", dir);
+            Assert.Equal(0, code);
+            foreach (var op in new[] { "nms", "batched_nms (20 classes)", "box_iou (300 x 300)" }) Assert.Contains(op, text);
+            // The dumped kept indices are NMS of the dumped boxes.
+            var boxes = File.ReadAllBytes(Path.Combine(dir, "boxes_300.f32"));
+            var scores = File.ReadAllBytes(Path.Combine(dir, "scores_300.f32"));
+            var b = new float[boxes.Length / 4]; Buffer.BlockCopy(boxes, 0, b, 0, boxes.Length);
+            var s = new float[scores.Length / 4]; Buffer.BlockCopy(scores, 0, s, 0, scores.Length);
+            var kept = File.ReadAllBytes(Path.Combine(dir, "kept_300.i64"));
+            var k = new long[kept.Length / 8]; Buffer.BlockCopy(kept, 0, k, 0, kept.Length);
+            Assert.Equal(BruteForceNms(b, s, 0.5), k);
+        }
+        finally { Directory.Delete(dir, true); }
+        var (bad, message) = CliTests.Convlab("bench", "nms", "--boxes", "0");
+        Assert.NotEqual(0, bad);
+        Assert.Equal("bench nms: --boxes must list counts between 1 and 1000000, got '0'", message.Trim());
+    }
 }
