@@ -443,6 +443,11 @@ public class ExplainTests
         e = TestUtil.AssertOpError("saliency", () => Attributions.Saliency(model, Rand(1, 1, 1, 8, 8), ExplainTarget.Top));
         Assert.Contains("does not accept an input of shape", e.Message);
         Assert.Contains("channels", e.Message);
+        var (lin, _) = LinearModel(1, 4, 4, 2, 1);
+        e = TestUtil.AssertOpError("integrated_gradients", () => Attributions.IntegratedGradients(lin, Rand(1, 1, 1, 5, 5), ExplainTarget.Top));
+        Assert.Contains("does not accept an input of shape", e.Message);
+        TestUtil.AssertOpError("saliency", () => Attributions.Saliency(model, x, ExplainTarget.Classes(1, 2)));
+        TestUtil.AssertOpError("saliency", () => Attributions.Saliency(model, x, ExplainTarget.Function(o => o.Sum())));
         TestUtil.AssertOpError("occlusion", () => Attributions.Occlusion(model, x, ExplainTarget.Top, [3, 9, 2]));
         TestUtil.AssertOpError("integrated_gradients", () => Attributions.IntegratedGradients(model, x, ExplainTarget.Top,
             new IntegratedGradientsOptions { Baseline = Baseline.Given(Tensor.Zeros(1, 3, 4, 4)) }));
