@@ -337,12 +337,9 @@ internal static class ExplainCommand
             ["skipped"] = new JsonArray([.. skipped.Select(s => (JsonNode)new JsonObject { ["method"] = s.Method, ["reason"] = s.Reason })]),
             ["files"] = new JsonArray([.. files.Select(f => (JsonNode)f)]),
         };
-        if (timed)
-        {
-            json["threads"] = Threads.Count;
-            json["base_rss_mb"] = baseRss / 1048576.0;
-            json["peak_rss_mb"] = peakRss / 1048576.0;
-        }
+        json["threads"] = Threads.Count;
+        json["base_rss_mb"] = baseRss / 1048576.0;
+        json["peak_rss_mb"] = peakRss / 1048576.0;
         return json;
 
         static JsonArray Ints(int[] v) => new([.. v.Select(i => (JsonNode)i)]);
