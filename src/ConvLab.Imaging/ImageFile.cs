@@ -29,6 +29,34 @@ public static class ImageFile
         return Tensor.FromArray(data, channels, h, w);
     }
 
+    /// <summary>
+    /// Encodes an image (H, W), (1, H, W) or (3, H, W) with values in [0, 1] as PNG bytes at its own size; values outside
+    /// are clipped and rounded to 8 bits (the inverse of <see cref="Load"/> for 8-bit files).
+    /// </summary>
+    public static byte[] EncodePng(Tensor image)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        bool grey = image.Rank == 2 || (image.Rank == 3 && image.Shape[0] == 1);
+        if (!grey && !(image.Rank == 3 && image.Shape[0] == 3))
+            throw new ArgumentException($"ImageFile.EncodePng: expected (H, W), (1, H, W) or (3, H, W), got rank {image.Rank} shape [{string.Join(", ", image.Shape.ToArray())}]");
+        int h = image.Shape[^2], w = image.Shape[^1], n = h * w;
+        if (h == 0 || w == 0 || (long)h * w > (1L << 28)) throw new ArgumentException($"ImageFile.EncodePng: image size {h}x{w} must be 1 to 2^28 pixels");
+        var d = image.Detach().ToArray();
+        static byte Level(float v) => float.IsFinite(v) ? (byte)Math.Clamp(MathF.Round(v * 255f), 0, 255) : (byte)0;
+        using var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        var rgba = new byte[4 * n];
+        for (int i = 0; i < n; i++)
+        {
+            rgba[4 * i] = Level(d[i]);
+            rgba[4 * i + 1] = Level(d[grey ? i : n + i]);
+            rgba[4 * i + 2] = Level(d[grey ? i : 2 * n + i]);
+            rgba[4 * i + 3] = 255;
+        }
+        System.Runtime.InteropServices.Marshal.Copy(rgba, 0, bitmap.GetPixels(), rgba.Length);
+        using var encoded = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        return encoded.ToArray();
+    }
+
     internal static void CheckOptions(string who, int channels, int? height, int? width)
     {
         if (channels is not (1 or 3)) throw new ArgumentException($"{who}: channels must be 1 (grayscale) or 3 (RGB), got {channels}");
