@@ -303,6 +303,23 @@ public class ExplainTests
     }
 
     [Fact]
+    public void ZooResNetLayersAreNamedByTheirStateDictPaths()
+    {
+        var model = (ResNet)ResNet.CifarResNet18(4, new Generator(1)).Eval();
+        var x = Rand(2, 1, 3, 32, 32);
+        Assert.Equal("layer4", Attributions.DefaultLayer(model, x));
+        var cam = Attributions.Cam(model, x, ExplainTarget.Top, "layer4");
+        var grad = Attributions.GradCam(model, x, ExplainTarget.Top, "layer4", relu: false);
+        Assert.Equal([1, 1, 4, 4], cam.Map.Shape.ToArray());
+        Close(cam.Map.ToDoubleArray(), grad.Map.MulScalar(16).ToDoubleArray(), 1e-4);
+        Assert.Equal([1, 1, 4, 4], Attributions.GradCam(model, x, ExplainTarget.Top, "layer4.1.conv2").Map.Shape.ToArray());
+        var e = TestUtil.AssertOpError("grad_cam", () => Attributions.GradCam(model, x, ExplainTarget.Top, "layer4.1.conv3"));
+        Assert.Contains("layer4.1.conv2", e.Message);
+        // CAM on a layer whose output is not what the pooling reads is refused.
+        TestUtil.AssertOpError("cam", () => Attributions.Cam(model, x, ExplainTarget.Top, "layer4.1.conv2"));
+    }
+
+    [Fact]
     public void MethodsLeaveTheModelsParametersAndGradientsAlone()
     {
         var model = GapNet(3, 4, 5);
@@ -443,6 +460,11 @@ public class ExplainTests
         e = TestUtil.AssertOpError("saliency", () => Attributions.Saliency(model, Rand(1, 1, 1, 8, 8), ExplainTarget.Top));
         Assert.Contains("does not accept an input of shape", e.Message);
         Assert.Contains("channels", e.Message);
+        var (lin, _) = LinearModel(1, 4, 4, 2, 1);
+        e = TestUtil.AssertOpError("integrated_gradients", () => Attributions.IntegratedGradients(lin, Rand(1, 1, 1, 5, 5), ExplainTarget.Top));
+        Assert.Contains("does not accept an input of shape", e.Message);
+        TestUtil.AssertOpError("saliency", () => Attributions.Saliency(model, x, ExplainTarget.Classes(1, 2)));
+        TestUtil.AssertOpError("saliency", () => Attributions.Saliency(model, x, ExplainTarget.Function(o => o.Sum())));
         TestUtil.AssertOpError("occlusion", () => Attributions.Occlusion(model, x, ExplainTarget.Top, [3, 9, 2]));
         TestUtil.AssertOpError("integrated_gradients", () => Attributions.IntegratedGradients(model, x, ExplainTarget.Top,
             new IntegratedGradientsOptions { Baseline = Baseline.Given(Tensor.Zeros(1, 3, 4, 4)) }));

@@ -248,7 +248,7 @@ public static class Attributions
 
     /// <summary>
     /// Grad-CAM++ (Chattopadhay et al., 2018, in pytorch-grad-cam's closed form): with g = d target / d A,
-    /// a = g² / (2g² + Σ_ij A · g³) (0 where g = 0), weights Σ_ij a·ReLU(g), map ReLU(Σ_k w_k A_k).
+    /// a = g² / (2g² + Σ_ij A · g³ + 10⁻⁷) (0 where g = 0), weights Σ_ij a·ReLU(g), map ReLU(Σ_k w_k A_k).
     /// </summary>
     public static Attribution GradCamPlusPlus(Module model, Tensor input, ExplainTarget target, string layer)
     {
@@ -269,8 +269,8 @@ public static class Attributions
             {
                 double g = gv[p * hw + i];
                 if (g == 0) continue;
-                double g2 = g * g, denom = 2 * g2 + sumA * g2 * g;
-                double alpha = g2 / (denom == 0 ? 1e-7 : denom);
+                double g2 = g * g;
+                double alpha = g2 / (2 * g2 + sumA * g2 * g + 1e-7);
                 acc += alpha * Math.Max(g, 0);
             }
             w[p] = acc;
