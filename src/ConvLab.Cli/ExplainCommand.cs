@@ -112,7 +112,7 @@ internal static class ExplainCommand
 
             var loaded = Load(o);
             var (image, label, truth) = LoadInput(o, loaded);
-            int c = loaded.InputShape[0], h = loaded.InputShape[1], w = loaded.InputShape[2];
+            int h = loaded.InputShape[1], w = loaded.InputShape[2];
             var box = ParseBox(o.Box, h, w);
             if ((metrics & (ExplainMetric.Pointing | ExplainMetric.Iou)) != 0 && box == null)
                 throw new ArgumentException("--metrics: pointing and iou need the object's box (--box x0,y0,x1,y1)");
@@ -337,12 +337,9 @@ internal static class ExplainCommand
             ["skipped"] = new JsonArray([.. skipped.Select(s => (JsonNode)new JsonObject { ["method"] = s.Method, ["reason"] = s.Reason })]),
             ["files"] = new JsonArray([.. files.Select(f => (JsonNode)f)]),
         };
-        if (timed)
-        {
-            json["threads"] = Threads.Count;
-            json["base_rss_mb"] = baseRss / 1048576.0;
-            json["peak_rss_mb"] = peakRss / 1048576.0;
-        }
+        json["threads"] = Threads.Count;
+        json["base_rss_mb"] = baseRss / 1048576.0;
+        json["peak_rss_mb"] = peakRss / 1048576.0;
         return json;
 
         static JsonArray Ints(int[] v) => new([.. v.Select(i => (JsonNode)i)]);

@@ -2,6 +2,7 @@
 # Side-by-side timing of `convlab explain` and tools/pytorch-side-by-side/explain.py (dev-time only).
 # Each method runs in its own process on each side, the sides alternating, on the same ResNet-18 weights and image.
 # usage: tools/pytorch-side-by-side/explain-bench.sh [REPEAT] [METHODS...]   (from the repository root; builds the CLI)
+# REPEAT 0 times one call per side without warm-up (ConvLab's first call then includes JIT compilation).
 set -e
 repeat=${1:-3}; [ $# -gt 0 ] && shift
 methods=${*:-saliency gradcam ig occlusion}
@@ -11,12 +12,13 @@ threads=${THREADS:-2}
 # CONVLAB_CLI: a built ConvLab.Cli.dll to use instead of building this checkout.
 cli=${CONVLAB_CLI:-src/ConvLab.Cli/bin/Release/net10.0/ConvLab.Cli.dll}
 [ -n "$CONVLAB_CLI" ] || dotnet build src/ConvLab.Cli -c Release -v q -nologo >/dev/null
-out="$dir/results.jsonl"; : > "$out"
+# One results file per run (EXPLAIN_BENCH_OUT overrides), so an earlier run's lines are never overwritten.
+out=${EXPLAIN_BENCH_OUT:-$dir/results-$(date +%Y%m%d-%H%M%S).jsonl}
 for m in $methods; do
   /usr/bin/python3 tools/pytorch-side-by-side/explain.py --dir "$dir" --method "$m" --repeat "$repeat" --threads "$threads" >> "$out"
   dotnet "$cli" explain resnet18 --weights "$dir/resnet18.safetensors" --image "$dir/image.png" --method "$m" --layer layer4 \
     --steps 50 --window 16 --stride 8 --repeat "$repeat" --threads "$threads" --format json --out "$dir/convlab-$m" |
-    /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); m=d["methods"][0]; print(json.dumps({"side":"convlab","method":m["method"],"median_s":m["median_seconds"],"peak_rss_mb":d["peak_rss_mb"],"base_rss_mb":d["base_rss_mb"],"threads":d["threads"]}))' >> "$out"
+    /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); m=d["methods"][0]; print(json.dumps({"side":"convlab","method":m["method"],"median_s":m.get("median_seconds") or m["seconds"],"peak_rss_mb":d["peak_rss_mb"],"base_rss_mb":d["base_rss_mb"],"threads":d["threads"]}))' >> "$out"
 done
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys
