@@ -85,11 +85,20 @@ public class BoxOpsTests
     }
 
     [Fact]
-    public void NmsOnLargeSetsEqualsBruteForce()
+    public void NmsOnLargeSetsEqualsBruteForceWhereTheKeptSetIsBucketed()
     {
-        var g = new Generator(7);
-        var (b, s) = RandomBoxes(g, 1500);
-        Assert.Equal(BruteForceNms(b, s, 0.5), BoxOps.Nms(T(b, 1500), Tensor.FromArray(s, 1500), 0.5).ToInt64Array());
+        // ≥ 256 boxes take the x-bucketed kept set; thresholds 0 and 1 are its edges (0: any overlap suppresses).
+        Gen.Select(Gen.Int[256, 900], Gen.ULong, Gen.OneOf(0.0, 0.3, 0.5, 0.7, 1.0), Gen.Int[1, 5]).Sample((n, seed, t, classes) =>
+        {
+            var g = new Generator(seed);
+            var (b, s) = RandomBoxes(g, n);
+            Assert.Equal(BruteForceNms(b, s, t), BoxOps.Nms(T(b, n), Tensor.FromArray(s, n), t).ToInt64Array());
+            var idx = Enumerable.Range(0, n).Select(_ => (long)g.NextInt(classes)).ToArray();
+            var want = Enumerable.Range(0, classes)
+                .SelectMany(c => BruteForceNms(b, s, t, Enumerable.Range(0, n).Where(i => idx[i] == c)))
+                .OrderByDescending(i => s[i]).ThenBy(i => i).ToArray();
+            Assert.Equal(want, BoxOps.BatchedNms(T(b, n), Tensor.FromArray(s, n), Tensor.FromArray(idx, n), t).ToInt64Array());
+        }, iter: 12);
     }
 
     [Fact]
@@ -277,5 +286,29 @@ public class BoxOpsTests
             Assert.Equal(0, code);
             Assert.Matches(@"\d+ passed, 0 failed\s*$", text);
         }
+    }
+
+    [Fact]
+    public void BenchNmsCommandTimesEveryOpAndRejectsBadCountsWithOneLine()
+    {
+        var dir = Directory.CreateTempSubdirectory("convlab-nms-").FullName;
+        try
+        {
+            var (code, text) = CliTests.Convlab("bench", "nms", "--boxes", "300", "--repeat", "1", "--dump", dir);
+            Assert.Equal(0, code);
+            foreach (var op in new[] { "nms", "batched_nms (20 classes)", "box_iou (300 x 300)" }) Assert.Contains(op, text);
+            // The dumped kept indices are NMS of the dumped boxes.
+            var boxes = File.ReadAllBytes(Path.Combine(dir, "boxes_300.f32"));
+            var scores = File.ReadAllBytes(Path.Combine(dir, "scores_300.f32"));
+            var b = new float[boxes.Length / 4]; Buffer.BlockCopy(boxes, 0, b, 0, boxes.Length);
+            var s = new float[scores.Length / 4]; Buffer.BlockCopy(scores, 0, s, 0, scores.Length);
+            var kept = File.ReadAllBytes(Path.Combine(dir, "kept_300.i64"));
+            var k = new long[kept.Length / 8]; Buffer.BlockCopy(kept, 0, k, 0, kept.Length);
+            Assert.Equal(BruteForceNms(b, s, 0.5), k);
+        }
+        finally { Directory.Delete(dir, true); }
+        var (bad, message) = CliTests.Convlab("bench", "nms", "--boxes", "0");
+        Assert.NotEqual(0, bad);
+        Assert.Equal("bench nms: --boxes must list counts between 1 and 1000000, got '0'", message.Trim());
     }
 }

@@ -58,6 +58,12 @@ public class YoloDetectionTests
         Assert.Equal([1, 21, 2, 2], maps[0].Shape.ToArray());
         var decoded = YoloDecode.V3(maps, [.. YoloDecode.DarknetAnchors.Select(a => Tensor.FromArray(a, 3, 2))], YoloDecode.DarknetStrides, 2);
         Assert.Equal([1, 3 * (4 + 16 + 64), 4], decoded.Boxes.Shape.ToArray());
+        // The YOLOv1 head's (N, S, S, 5B+C) output is the v1 decoder's input.
+        var head = new YoloV1Head(S: 3, B: 2, C: 4, inChannels: 5, hidden: 8);
+        head.Eval();
+        var v1 = YoloDecode.V1(head.Forward(Tensor.Randn([2, 5, 3, 3], new Generator(1))), 2, 4, 96, 96, sqrtWh: true);
+        Assert.Equal([2, 18, 4], v1.Boxes.Shape.ToArray());
+        Assert.Equal([2, 18, 4], v1.ClassScores.Shape.ToArray());
 
         // A hand-made stride-16 map: anchor 1 at row 2, column 1 is confident in class 1; everything else is off.
         var p = new float[1 * 3 * 7 * 4 * 4];

@@ -101,10 +101,13 @@ public static class BoxOps
     {
         const string op = "remove_small_boxes";
         Validate(boxes, op, "boxes");
-        var b = boxes.ToDoubleArray();
+        // Widths in the boxes' own precision, compared with the double min_size, as torchvision does.
+        using var _ = new Autograd.NoGrad();
+        var w = boxes.Select(1, 2).Sub(boxes.Select(1, 0)).ToDoubleArray();
+        var h = boxes.Select(1, 3).Sub(boxes.Select(1, 1)).ToDoubleArray();
         var keep = new List<long>();
-        for (int i = 0; i < boxes.Shape[0]; i++)
-            if (b[4 * i + 2] - b[4 * i] >= minSize && b[4 * i + 3] - b[4 * i + 1] >= minSize) keep.Add(i);
+        for (int i = 0; i < w.Length; i++)
+            if (w[i] >= minSize && h[i] >= minSize) keep.Add(i);
         return Tensor.FromArray(keep.ToArray(), keep.Count);
     }
 

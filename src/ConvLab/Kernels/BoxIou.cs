@@ -23,17 +23,35 @@ internal static class BoxIou
         public Soa(int capacity)
         {
             int cap = Padded(Math.Max(capacity, 1));
-            X0 = new T[cap]; Y0 = new T[cap]; X1 = new T[cap]; Y1 = new T[cap]; Area = new T[cap];
-            // Padding boxes: x0 = +inf, x1 = -inf make every intersection 0 and a NaN area makes the IoU NaN, which exceeds no threshold (not even a negative one).
-            Array.Fill(X0, T.PositiveInfinity); Array.Fill(Y0, T.PositiveInfinity);
-            Array.Fill(X1, T.NegativeInfinity); Array.Fill(Y1, T.NegativeInfinity);
-            Array.Fill(Area, T.NaN);
+            X0 = Pad(new T[cap], 0, T.PositiveInfinity); Y0 = Pad(new T[cap], 0, T.PositiveInfinity);
+            X1 = Pad(new T[cap], 0, T.NegativeInfinity); Y1 = Pad(new T[cap], 0, T.NegativeInfinity);
+            Area = Pad(new T[cap], 0, T.NaN);
+        }
+
+        // Padding boxes: x0 = +inf, x1 = -inf make every intersection 0 and a NaN area makes the IoU NaN, which exceeds no
+        // threshold (not even a negative one).
+        private static T[] Pad(T[] a, int from, T value)
+        {
+            a.AsSpan(from).Fill(value);
+            return a;
+        }
+
+        private static T[] Grow(T[] a, T value)
+        {
+            var b = new T[a.Length * 2];
+            a.CopyTo(b, 0);
+            return Pad(b, a.Length, value);
         }
 
         public static int Padded(int n) => (n + Vector256<T>.Count - 1) / Vector256<T>.Count * Vector256<T>.Count;
 
         public void Add(T x0, T y0, T x1, T y1)
         {
+            if (Count == X0.Length)
+            {
+                X0 = Grow(X0, T.PositiveInfinity); Y0 = Grow(Y0, T.PositiveInfinity);
+                X1 = Grow(X1, T.NegativeInfinity); Y1 = Grow(Y1, T.NegativeInfinity); Area = Grow(Area, T.NaN);
+            }
             int i = Count++;
             X0[i] = x0; Y0[i] = y0; X1[i] = x1; Y1[i] = y1; Area[i] = (x1 - x0) * (y1 - y0);
         }

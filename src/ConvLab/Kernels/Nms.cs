@@ -7,6 +7,9 @@ namespace ConvLab.Kernels;
 /// kept unless its IoU with an already kept box exceeds the threshold. Each candidate is tested against the kept set
 /// with the SIMD row of <see cref="BoxIou"/> (structure of arrays, stops at the first overlap), which is the same
 /// decision as torchvision's suppress-the-rest loop: a box is suppressed exactly when some earlier kept box overlaps it.
+/// With a non-negative threshold only boxes that intersect can suppress, so the kept set is split into buckets by x0
+/// (bucket width = the widest box): a candidate [x0, x1] can only meet kept boxes whose x0 lies in (x0 − width, x1), i.e.
+/// a few neighbouring buckets. This matters for batched NMS, whose coordinate offsets spread the categories far apart.
 /// </summary>
 internal static class Nms
 {
@@ -21,17 +24,48 @@ internal static class Nms
         int n = scores.Length;
         if (n == 0) return [];
         var order = SortDescending(scores);
-        var kept = new BoxIou.Soa<T>(n);
+        var shifted = new T[4 * n];
+        for (int i = 0; i < n; i++)
+        {
+            T o = offsets.IsEmpty ? T.Zero : offsets[i];
+            for (int q = 0; q < 4; q++) shifted[4 * i + q] = boxes[4 * i + q] + o;
+        }
+        var (origin, width, buckets) = Buckets(shifted, iouThreshold);
+        int Bucket(T x) => buckets == 1 ? 0 : Math.Clamp(int.CreateSaturating(T.Floor((x - origin) / width)), 0, buckets - 1);
+        var kept = new BoxIou.Soa<T>[buckets];
         var keep = new List<int>();
         foreach (int i in order)
         {
-            T o = offsets.IsEmpty ? T.Zero : offsets[i];
-            T x0 = boxes[4 * i] + o, y0 = boxes[4 * i + 1] + o, x1 = boxes[4 * i + 2] + o, y1 = boxes[4 * i + 3] + o;
-            if (kept.Count > 0 && BoxIou.AnyAbove(x0, y0, x1, y1, kept, kept.Count, iouThreshold)) continue;
-            kept.Add(x0, y0, x1, y1);
+            T x0 = shifted[4 * i], y0 = shifted[4 * i + 1], x1 = shifted[4 * i + 2], y1 = shifted[4 * i + 3];
+            bool suppressed = false;
+            for (int b = buckets == 1 ? 0 : Bucket(x0 - width), last = Bucket(x1); b <= last && !suppressed; b++)
+                suppressed = kept[b] is { Count: > 0 } set && BoxIou.AnyAbove(x0, y0, x1, y1, set, set.Count, iouThreshold);
+            if (suppressed) continue;
+            (kept[Bucket(x0)] ??= new BoxIou.Soa<T>(buckets == 1 ? n : 16)).Add(x0, y0, x1, y1);
             keep.Add(i);
         }
         return [.. keep];
+    }
+
+    /// <summary>
+    /// Bucket origin, width and count over the boxes' x0. One bucket when a negative threshold lets disjoint boxes suppress,
+    /// when coordinates are not finite or when there are too few boxes to gain.
+    /// </summary>
+    private static (T Origin, T Width, int Count) Buckets<T>(T[] boxes, T threshold) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int n = boxes.Length / 4;
+        if (n < 256 || !(threshold >= T.Zero)) return (T.Zero, T.One, 1);
+        T lo = T.PositiveInfinity, hi = T.NegativeInfinity, width = T.Zero;
+        for (int i = 0; i < n; i++)
+        {
+            lo = T.Min(lo, boxes[4 * i]); hi = T.Max(hi, boxes[4 * i]);
+            width = T.Max(width, boxes[4 * i + 2] - boxes[4 * i]);
+        }
+        if (!T.IsFinite(hi - lo) || !T.IsFinite(width) || !(width > T.Zero)) return (T.Zero, T.One, 1);
+        // At most 4096 buckets: wider buckets stay correct (the scan range grows with them).
+        width = T.Max(width, (hi - lo) / T.CreateTruncating(4096));
+        int count = int.CreateSaturating(T.Floor((hi - lo) / width)) + 1;
+        return count < 3 ? (T.Zero, T.One, 1) : (lo, width, count);
     }
 
     /// <summary>Indices sorted by decreasing score, equal scores by increasing index (one sort of 64-bit keys).</summary>

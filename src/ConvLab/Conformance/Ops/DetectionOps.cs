@@ -87,7 +87,7 @@ internal static class DetectionOps
     [ReferenceOp("anchor_kmeans")]
     public static IReadOnlyDictionary<string, Tensor> AnchorKMeansOp(OpArgs a)
     {
-        var r = AnchorKMeans.Fit(a.Input("wh"), a.Int("k"), a.Input("init"), a.Int("max_iter"));
+        var r = AnchorKMeans.Fit(a.Input("wh"), a.Int("k"), a.OptionalInput("init"), a.Int("max_iter"));
         return new Dictionary<string, Tensor> { ["anchors"] = r.Anchors, ["mean_iou"] = Tensor.Scalar(r.MeanIou) };
     }
 
