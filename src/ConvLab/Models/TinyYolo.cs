@@ -63,20 +63,13 @@ public sealed class TinyYolo : Module, Detection.IYoloDetector
     /// <summary>Strides of the maps <see cref="ForwardScales"/> returns, in order.</summary>
     public static IReadOnlyList<int> Strides { get; } = [32, 16];
 
-    /// <summary>Checks that an input side is usable (a positive multiple of 32) and names the option otherwise.</summary>
-    public static void CheckInputSize(int size, string option = "input size")
-    {
-        if (size <= 0 || size % 32 != 0)
-            throw new ArgumentException($"TinyYolo: {option} {size} is not a positive multiple of 32 (YOLOv3 downsamples by 32)");
-    }
-
     /// <summary>Raw prediction maps (N, A·(5 + classes), H/s, W/s) for strides 32 and 16.</summary>
     public Tensor[] ForwardScales(Tensor input)
     {
         if (input.Rank != 4 || input.Shape[1] != 3)
             throw new ArgumentException($"TinyYolo: expected input (N, 3, H, W), got {ShapeUtil.Format(input.Shape)}");
-        CheckInputSize(input.Shape[2], "input height");
-        CheckInputSize(input.Shape[3], "input width");
+        if (input.Shape[2] == 0 || input.Shape[3] == 0 || input.Shape[2] % 32 != 0 || input.Shape[3] % 32 != 0)
+            throw new ArgumentException($"TinyYolo: input {ShapeUtil.Format(input.Shape)} has a height or width that is not a positive multiple of 32 (YOLOv3 downsamples by 32)");
         var c4 = _backbone.Call(input);
         var h = _head.Call(_last.Call(c4));
         var p1 = _out1.Call(h);

@@ -13,9 +13,9 @@ namespace ConvLab.Training;
 /// <summary>One finished epoch: training metrics (over the epoch, in training mode), validation metrics (NaN without a validation set), wall time and the learning rate used.</summary>
 /// <param name="Epoch">1-based epoch number.</param>
 /// <param name="TrainLoss">Mean training loss over the epoch.</param>
-/// <param name="TrainAccuracy">Training top-1 accuracy over the epoch.</param>
+/// <param name="TrainAccuracy">Training top-1 accuracy over the epoch (another objective: its running score).</param>
 /// <param name="TestLoss">Validation loss after the epoch.</param>
-/// <param name="TestAccuracy">Validation top-1 accuracy after the epoch.</param>
+/// <param name="TestAccuracy">Validation top-1 accuracy after the epoch (another objective: its validation score, e.g. mAP@0.5).</param>
 /// <param name="Seconds">Wall time of the training part of the epoch.</param>
 /// <param name="ImagesPerSecond">Training throughput.</param>
 /// <param name="LearningRate">Learning rate of the first parameter group during the epoch.</param>
@@ -28,7 +28,7 @@ public sealed record EpochRecord(int Epoch, double TrainLoss, double TrainAccura
 /// <param name="Step">1-based step within the epoch.</param>
 /// <param name="Steps">Steps per epoch.</param>
 /// <param name="Loss">Running mean training loss of the epoch.</param>
-/// <param name="Accuracy">Running training accuracy of the epoch.</param>
+/// <param name="Accuracy">Running training accuracy of the epoch (another objective: its running score).</param>
 /// <param name="ImagesPerSecond">Throughput so far in the epoch.</param>
 public readonly record struct StepProgress(int Epoch, int Epochs, int Step, int Steps, double Loss, double Accuracy, double ImagesPerSecond);
 

@@ -58,6 +58,7 @@ public sealed class DetectionObjective : ITrainingObjective
     private readonly IDetectionDataset _train;
     private readonly IDetectionDataset? _validation;
     private readonly DetectionObjectiveOptions _options;
+    private readonly YoloLoss _loss;
     private double _lossSum;
     private long _samples, _positives, _recalled;
 
@@ -74,10 +75,8 @@ public sealed class DetectionObjective : ITrainingObjective
         foreach (int s in options.TrainSizes) CheckSize(s, "training size");
         CheckSize(options.EvalSize, "evaluation size");
         if (train.Count == 0) throw new ArgumentException("detection: the training set is empty");
-        (_train, _validation, Loss_, _options, Evaluator) = (train, validation, loss, options, evaluator);
+        (_train, _validation, _loss, _options, Evaluator) = (train, validation, loss, options, evaluator);
     }
-
-    private YoloLoss Loss_ { get; }
 
     /// <summary>Makes detections and metrics of a model on a dataset after each epoch; null validates the loss only (score NaN).</summary>
     public Func<Module, IDetectionDataset, DetectionEvaluation>? Evaluator { get; }
@@ -86,7 +85,7 @@ public sealed class DetectionObjective : ITrainingObjective
     public DetectionEvaluation? LastEvaluation { get; private set; }
 
     /// <summary>The loss being optimised.</summary>
-    public YoloLoss YoloLoss => Loss_;
+    public YoloLoss YoloLoss => _loss;
 
     /// <summary>Throws an <see cref="ArgumentException"/> naming <paramref name="option"/> unless <paramref name="size"/> is a positive multiple of 32.</summary>
     public static void CheckSize(int size, string option)
@@ -179,7 +178,7 @@ public sealed class DetectionObjective : ITrainingObjective
     {
         var b = (DetectionBatch)batch;
         var detector = model as IYoloDetector ?? throw new ArgumentException($"detection: the model {model.GetType().Name} is not a YOLO detector (IYoloDetector)");
-        _last = Loss_.Compute(detector.ForwardScales(b.Images), b.Targets, b.Size, b.Size);
+        _last = _loss.Compute(detector.ForwardScales(b.Images), b.Targets, b.Size, b.Size);
         return _last.Loss;
     }
 
@@ -216,7 +215,7 @@ public sealed class DetectionObjective : ITrainingObjective
                     int count = Math.Min(_options.BatchSize, data.Count - start);
                     var batch = Collate([.. Enumerable.Range(start, count).Select(data.Get)], _options.EvalSize);
                     recycler.Begin();
-                    try { sum += Loss_.Compute(detector.ForwardScales(batch.Images), batch.Targets, batch.Size, batch.Size).Loss.Item() * count; }
+                    try { sum += _loss.Compute(detector.ForwardScales(batch.Images), batch.Targets, batch.Size, batch.Size).Loss.Item() * count; }
                     finally { recycler.End(model); }
                 }
             return data.Count == 0 ? double.NaN : sum / data.Count;
