@@ -1,3 +1,4 @@
+using CsCheck;
 using System.Text.Json.Nodes;
 using ConvLab.Data;
 using ConvLab.NN;
@@ -206,7 +207,7 @@ public class CkaTests
     [Fact]
     public void CkaOfARepresentationWithItselfIsOneAndIgnoresRotationAndScale()
     {
-        CsCheck.Gen.Select(CsCheck.Gen.Int[4, 12], CsCheck.Gen.Int[2, 6], CsCheck.Gen.ULong, CsCheck.Gen.Double[0.01, 100]).Sample((n, p, seed, scale) =>
+        Gen.Select(Gen.Int[4, 12], Gen.Int[2, 6], Gen.UInt, Gen.Double[0.01, 100]).Sample((n, p, seed, scale) =>
         {
             var g = new Generator(seed);
             var x = Tensor.Randn([n, p], g, dtype: DType.Float64);
