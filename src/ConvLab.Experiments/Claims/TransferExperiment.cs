@@ -23,8 +23,8 @@ public sealed class TransferExperiment : IExperiment
         _ = context.Option("data"); // FashionMnist() honours --data; reading it marks it as used
         var data = context.FashionMnist();
         var settings = context.Quick
-            ? new TransferSettings(600, 1, 10, 200, 200, 2, 1, 200, 2, 1e-3, strategies)
-            : new TransferSettings(int.MaxValue, 3, 50, null, 2000, 15, 2, 5000, 10, 1e-3, strategies);
+            ? new TransferSettings(300, 1, 10, 100, 100, 2, 1, 100, 2, 1e-3, strategies)
+            : new TransferSettings(15000, 2, 50, 10000, 2000, 15, 1, 5000, 10, 1e-3, strategies);
         string cache = Path.Combine(context.OutDir, "source.safetensors");
         var (table, layers, sourceAccuracy, cached) = TransferStudy.Run(data, settings, cache, context.Seed, context.Log);
 
@@ -49,9 +49,9 @@ public sealed class TransferExperiment : IExperiment
         var inv = CultureInfo.InvariantCulture;
         var rep = context.Report;
         rep.Heading("Transfer learning scenarios");
-        rep.Paragraph($"Source: simple_cnn (5 classes) trained on Fashion-MNIST classes 0–4 ({(cached ? "loaded from the cached source.safetensors of this run folder" : "trained here and cached as source.safetensors")}), " +
+        rep.Paragraph($"Source: simple_cnn (5 classes) trained on {settings.SourceImages.ToString(inv)} images of Fashion-MNIST classes 0–4 ({(cached ? "loaded from the cached source.safetensors of this run folder" : "trained here and cached as source.safetensors")}), " +
             $"test accuracy {Report.Percent(sourceAccuracy, 2)}. Targets: classes 5–9 (another task, same images' domain) and classes 0–4 with inverted images (same task, shifted domain); " +
-            $"little = {settings.LittlePerClass.ToString(inv)} images per class ({settings.LittleEpochs.ToString(inv)} epochs), all = every training image of those classes{(settings.AllLimit is int l ? $" (quick: first {l.ToString(inv)})" : "")} ({settings.AllEpochs.ToString(inv)} epoch(s)). " +
+            $"little = {settings.LittlePerClass.ToString(inv)} images per class ({settings.LittleEpochs.ToString(inv)} epochs), all = every training image of those classes{(settings.AllLimit is int l ? $" (the first {l.ToString(inv)})" : "")} ({settings.AllEpochs.ToString(inv)} epoch(s)). " +
             $"Adam, η0 = {Report.Num(settings.Lr)}; the head is always re-initialised. fine-tune trains all at η0/10; partial:k freezes layers 1..k; full:α uses η_l = η0·α^(L−l) over the L = 4 layers.");
         rep.Table(["target / data", .. strategies, "best", "predicted"],
             scenarios.Select(sc =>
