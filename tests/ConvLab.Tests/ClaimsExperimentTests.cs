@@ -158,6 +158,18 @@ public class ClaimsExperimentTests
         Assert.DoesNotContain("   at ", stdout + stderr);
     }
 
+    [Fact]
+    public void ScalePyramidUnitsAgreeOneScaleApart()
+    {
+        var (r, _) = RunQuick("scale-pyramid");
+        foreach (var c in Rows(r, "correlations"))
+        {
+            Assert.Equal((int)c["small_scale"]! + 1, (int)c["large_scale"]!);
+            Assert.True((double)c["pearson"]! > 0.9999, $"scale {c["small_scale"]}: r = {c["pearson"]}");
+            Assert.True((double)c["same_index_pearson"]! < (double)c["pearson"]!);
+        }
+    }
+
     /// <summary>scipy.stats.ttest_rel(a, b) = (2.4425210522959855, 0.050299107277014365), scipy 1.10.1.</summary>
     [Fact]
     public void PairedTTestMatchesScipy()
