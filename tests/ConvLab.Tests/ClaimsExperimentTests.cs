@@ -1,3 +1,4 @@
+using CsCheck;
 using System.Text.Json.Nodes;
 using ConvLab.Data;
 using ConvLab.NN;
@@ -139,6 +140,36 @@ public class ClaimsExperimentTests
         Assert.True(Intensity("depthwise 3x3") < Intensity("conv 1x1"));
     }
 
+    [Fact]
+    public void TransferFillsTheTableCachesTheSourceAndRejectsAnUnknownStrategy()
+    {
+        var (r, dir) = RunQuick("transfer", "--data", "embedded");
+        var table = Rows(r, "table").ToList();
+        Assert.Equal(2 * 2 * 4, table.Count); // targets x data sizes x quick strategies
+        foreach (var c in table) Assert.InRange((double)c["test_accuracy"]!, 0, 1);
+        Assert.Equal(["features.3 (block 1)", "features.7 (block 2)", "classifier.2 (fc1)"], Rows(r, "layers").Select(l => (string)l["layer"]!));
+        foreach (var l in Rows(r, "layers")) Assert.InRange((double)l["cka"]!, 0, 1 + 1e-9);
+        Assert.False((bool)r["source_cached"]!);
+        Assert.True(File.Exists(Path.Combine(dir, "source.safetensors")));
+
+        var (code, stdout, stderr) = CliTests.Run(2, "experiment", "transfer", "--quick", "--data", "embedded", "--set", "strategy=freeze-half", "--out", dir);
+        Assert.NotEqual(0, code);
+        Assert.Contains("strategy=freeze-half", stdout + stderr);
+        Assert.DoesNotContain("   at ", stdout + stderr);
+    }
+
+    [Fact]
+    public void ScalePyramidUnitsAgreeOneScaleApart()
+    {
+        var (r, _) = RunQuick("scale-pyramid");
+        foreach (var c in Rows(r, "correlations"))
+        {
+            Assert.Equal((int)c["small_scale"]! + 1, (int)c["large_scale"]!);
+            Assert.True((double)c["pearson"]! > 0.9999, $"scale {c["small_scale"]}: r = {c["pearson"]}");
+            Assert.True((double)c["same_index_pearson"]! < (double)c["pearson"]!);
+        }
+    }
+
     /// <summary>scipy.stats.ttest_rel(a, b) = (2.4425210522959855, 0.050299107277014365), scipy 1.10.1.</summary>
     [Fact]
     public void PairedTTestMatchesScipy()
@@ -180,5 +211,44 @@ public class ClaimsExperimentTests
         Assert.Equal(2.0, model.Weight.Item(), 1e-2);
         Assert.Equal(1.0, model.Bias!.Item(), 1e-2);
         TestUtil.AssertOpError("regression", () => new RegressionObjective(data, null, 8, 0, "cosine"));
+    }
+}
+
+public class CkaTests
+{
+    [Fact]
+    public void CkaOfARepresentationWithItselfIsOneAndIgnoresRotationAndScale()
+    {
+        Gen.Select(Gen.Int[4, 12], Gen.Int[2, 6], Gen.UInt, Gen.Double[0.01, 100]).Sample((n, p, seed, scale) =>
+        {
+            var g = new Generator(seed);
+            var x = Tensor.Randn([n, p], g, dtype: DType.Float64);
+            // A random orthogonal p x p matrix: Gram-Schmidt on a Gaussian matrix.
+            var q = Orthogonal(p, g);
+            var y = x.Matmul(q) * scale;
+            Assert.Equal(1.0, Cka.Linear(x, x), 1e-9);
+            Assert.Equal(1.0, Cka.Linear(x, y), 1e-9);
+            var z = Tensor.Randn([n, p + 1], g, dtype: DType.Float64);
+            Assert.Equal(Cka.Linear(x, z), Cka.Linear(y, z), 1e-9);
+            Assert.InRange(Cka.Linear(x, z), 0, 1 + 1e-12);
+        });
+        TestUtil.AssertOpError("cka", () => Cka.Linear(Tensor.Zeros(3, 2), Tensor.Zeros(4, 2)));
+    }
+
+    private static Tensor Orthogonal(int p, Generator g)
+    {
+        var a = Tensor.Randn([p, p], g, dtype: DType.Float64).ToDoubleArray();
+        for (int j = 0; j < p; j++)
+        {
+            for (int k = 0; k < j; k++)
+            {
+                double dot = 0;
+                for (int i = 0; i < p; i++) dot += a[i * p + j] * a[i * p + k];
+                for (int i = 0; i < p; i++) a[i * p + j] -= dot * a[i * p + k];
+            }
+            double norm = Math.Sqrt(Enumerable.Range(0, p).Sum(i => a[i * p + j] * a[i * p + j]));
+            for (int i = 0; i < p; i++) a[i * p + j] /= norm;
+        }
+        return Tensor.FromArray(a, p, p);
     }
 }

@@ -23,7 +23,7 @@ public sealed class CoordConvExperiment : IExperiment
         int epochs = context.IntOption("epochs", context.Quick ? 1 : 8, 1, 1000);
         double lr = context.DoubleOption("lr", 0.02, 1e-6, 1);
         // Quick: a quarter of each training split, so a test runs in seconds; the test split is kept whole.
-        int? trainLimit = context.Quick ? 600 : null;
+        int? trainLimit = context.Quick ? 300 : null;
         double alpha = context.DoubleOption("alpha", 0.05, 1e-9, 0.5);
         bool withR = context.IntOption("with_r", 0, 0, 1) == 1;
         var rows = CoordConvStudy.Run(splits, width, epochs, lr, withR, alpha, trainLimit, context.Seed, context.Log);

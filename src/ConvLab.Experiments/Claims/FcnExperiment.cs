@@ -36,7 +36,7 @@ public sealed class FcnExperiment : IExperiment
         else
         {
             int epochs = context.IntOption("epochs", context.Quick ? 1 : 3, 1, 100);
-            var train = context.Quick ? new Subset(data.Train, [.. Enumerable.Range(0, Math.Min(1000, data.Train.Count))]) : data.Train;
+            var train = context.Quick ? new Subset(data.Train, [.. Enumerable.Range(0, Math.Min(500, data.Train.Count))]) : data.Train;
             ClaimsTraining.Fit(model, train, null, 10, epochs, 1e-3, context.Seed, 64, log: context.Log, what: "simple_cnn");
             source = $"simple_cnn trained here for {epochs} epoch(s) with Adam (lr 1e-3) on {train.Count} images of {data.Description}";
         }

@@ -63,6 +63,13 @@ public sealed class ScalePyramid : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
+        var pooled = ScaleFeatures(input).Select(x => F.GlobalAvgPool2d(x).Flatten(1)).ToArray();
+        return _fc.Call(Tensor.Cat(pooled, 1));
+    }
+
+    /// <summary>The feature map of every scale after the last layer (scale 0 first): what the head pools.</summary>
+    public Tensor[] ScaleFeatures(Tensor input)
+    {
         var f = Pyramid(input).Select(x => F.Relu(_stem.Call(x))).ToArray();
         foreach (var (same, coarser) in _layers)
         {
@@ -76,8 +83,7 @@ public sealed class ScalePyramid : Module
             }
             f = next;
         }
-        var pooled = f.Select(x => F.GlobalAvgPool2d(x).Flatten(1)).ToArray();
-        return _fc.Call(Tensor.Cat(pooled, 1));
+        return f;
     }
 
     /// <summary>One pyramid layer: the shared same-scale and coarser-scale convolutions (applied by <see cref="ScalePyramid.Forward"/>).</summary>
