@@ -36,6 +36,12 @@ public sealed class MemoryExperiment : IExperiment
         bool quick = ctx.Quick;
         long budget = Budget(ctx.Option("budget"));
         string? dataDir = ctx.Option("data");
+        bool measure = ctx.Option("measure") switch
+        {
+            null or "true" => true,
+            "false" => false,
+            var v => throw new ArgumentException($"experiment memory: --set measure={v} must be true or false"),
+        };
 
         // Estimate vs measured: optimizers at a fixed batch, then batch sizes with SGD + momentum.
         var fixedCfg = quick ? ("lenet5", 10, new[] { 1, 28, 28 }, 2) : ("resnet152", 1000, new[] { 3, 224, 224 }, 8);
@@ -68,7 +74,8 @@ public sealed class MemoryExperiment : IExperiment
             long? meas = null;
             string note = "";
             // The measurement needs what the step needs; a configuration over budget is estimated only.
-            if (est <= budget) meas = Measure(ctx, c);
+            if (!measure) note = "not measured (--set measure=false)";
+            else if (est <= budget) meas = Measure(ctx, c);
             else note = $"estimate {Mb(est)} exceeds the budget {Mb(budget)}; not measured";
             ctx.Log($"{c.Model} {c.Optimizer} batch {c.Batch}: estimated {Mb(est)}, measured {(meas is long m ? Mb(m) : "-")}");
             measuredRows.Add((c, est, meas));
