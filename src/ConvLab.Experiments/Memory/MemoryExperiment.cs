@@ -51,7 +51,7 @@ public sealed class MemoryExperiment : IExperiment
         foreach (var opt in new[] { "sgd", "momentum", "adam" }) configs.Add(new(fixedCfg.Item1, fixedCfg.Item2, fixedCfg.Item3, opt, fixedCfg.Item4));
         foreach (int b in batches) configs.Add(new(sweepCfg.Item1, sweepCfg.Item2, sweepCfg.Item3, "momentum", b));
         var rows = new JsonArray();
-        var measuredRows = new List<(Config C, long Est, long? Meas)>();
+        var measuredRows = new List<(Config C, long Est, long? Meas, string Note)>();
         long firstStep = Estimate(configs[^batches.Length] with { Batch = 1 });
         if (budget < firstStep)
             throw new ArgumentException($"--budget: {Mb(budget)} is below one training step of {sweepCfg.Item1} at batch 1 (estimated {Mb(firstStep)})");
@@ -75,10 +75,10 @@ public sealed class MemoryExperiment : IExperiment
             string note = "";
             // The measurement needs what the step needs; a configuration over budget is estimated only.
             if (!measure) note = "not measured (--set measure=false)";
-            else if (est <= budget) meas = Measure(ctx, c);
+            else if (est <= budget) (meas, note) = Measure(ctx, c);
             else note = $"estimate {Mb(est)} exceeds the budget {Mb(budget)}; not measured";
             ctx.Log($"{c.Model} {c.Optimizer} batch {c.Batch}: estimated {Mb(est)}, measured {(meas is long m ? Mb(m) : "-")}");
-            measuredRows.Add((c, est, meas));
+            measuredRows.Add((c, est, meas, note));
             rows.Add(new JsonObject
             {
                 ["model"] = c.Model, ["optimizer"] = c.Optimizer, ["batch"] = c.Batch, ["input"] = string.Join("x", c.Input),
@@ -91,7 +91,7 @@ public sealed class MemoryExperiment : IExperiment
         r.Paragraph($"Each measurement is `convlab memory MODEL --measure` in a fresh process (two warm-up steps on a throw-away copy, then the live managed heap plus pooled buffers at the peak of a real step). Budget: {Mb(budget)}" +
             (ctx.Option("budget") == null ? " (this machine's available memory)." : "."));
         r.Table(["model", "optimizer", "batch", "estimated", "measured", "estimate / measured"], measuredRows.Select(x => (IReadOnlyList<string>)
-            [x.C.Model, x.C.Optimizer, x.C.Batch.ToString(CultureInfo.InvariantCulture), Mb(x.Est), x.Meas is long m ? Mb(m) : "not measured", x.Meas is long m2 ? Report.Num((double)x.Est / m2, 3) : "-"]));
+            [x.C.Model, x.C.Optimizer, x.C.Batch.ToString(CultureInfo.InvariantCulture), Mb(x.Est), x.Meas is long m ? Mb(m) : x.Note, x.Meas is long m2 ? Report.Num((double)x.Est / m2, 3) : "-"]));
         var opts = measuredRows.Take(3).ToList();
         if (opts.All(o => o.Meas != null))
             r.Paragraph($"At batch {fixedCfg.Item4}, {fixedCfg.Item1} measures {Mb(opts[0].Meas!.Value)} with plain SGD, {Mb(opts[1].Meas!.Value)} with momentum " +
@@ -195,8 +195,11 @@ public sealed class MemoryExperiment : IExperiment
 
     private static long Estimate(Config c) => Summary.Of(Zoo.Create(c.Model, c.Classes), c.Input, c.Batch, c.Optimizer).Memory.TotalBytes;
 
-    /// <summary>Runs <c>convlab memory ... --measure --format json</c> as a child of the running CLI and reads its <c>measured_bytes</c>.</summary>
-    private static long Measure(ExperimentContext ctx, Config c)
+    /// <summary>
+    /// Runs <c>convlab memory ... --measure --format json</c> as a child of the running CLI and reads its <c>measured_bytes</c>;
+    /// a child that fails (killed by the kernel when memory runs out, for one) leaves the row unmeasured with the reason.
+    /// </summary>
+    private static (long? Bytes, string Note) Measure(ExperimentContext ctx, Config c)
     {
         var entry = Assembly.GetEntryAssembly()?.Location;
         var host = Environment.ProcessPath;
@@ -214,9 +217,12 @@ public sealed class MemoryExperiment : IExperiment
         var stderr = p.StandardError.ReadToEndAsync();
         p.WaitForExit();
         if (p.ExitCode != 0)
-            throw new InvalidOperationException($"experiment memory: measuring {c.Model} batch {c.Batch} ({c.Optimizer}) failed: {(stdout.Result + stderr.Result).Trim().Split('\n')[^1]}");
+        {
+            string said = (stdout.Result + stderr.Result).Trim();
+            return (null, $"measurement failed: exit code {p.ExitCode}" + (said.Length > 0 ? ": " + said.Split('\n')[^1] : p.ExitCode == 137 ? " (killed, most likely out of memory)" : " (no output)"));
+        }
         using var doc = JsonDocument.Parse(stdout.Result);
-        return doc.RootElement.GetProperty("memory").GetProperty("measured_bytes").GetInt64();
+        return (doc.RootElement.GetProperty("memory").GetProperty("measured_bytes").GetInt64(), "");
     }
 
     private static (IDataset Train, string Description, int Channels) Data(ExperimentContext ctx, string? dir)
