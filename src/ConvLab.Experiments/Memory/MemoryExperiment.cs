@@ -162,7 +162,9 @@ public sealed class MemoryExperiment : IExperiment
         r.Table(["batch", "lr", "seconds", "images/s", "final training accuracy"], summary.Select(x => (IReadOnlyList<string>)
             [x.B.ToString(CultureInfo.InvariantCulture), Report.Num(x.Lr, 3), Report.Num(x.Sec, 3), Report.Num(x.Ips, 4), x.Diverged ? "diverged" : Report.Percent(x.Acc)]));
         r.Paragraph($"Fastest: batch {fastest.B} ({Report.Num(fastest.Sec, 3)} s, {Report.Num(fastest.Ips, 4)} images/s against {Report.Num(summary.MinBy(x => x.Ips).Ips, 4)} at batch {summary.MinBy(x => x.Ips).B}): " +
-            "larger batches amortise the per-step overhead and make bigger, more efficient matrix products. " +
+            (fastest.B == runBatches.Max()
+                ? "throughput grew with every larger batch, as each step's fixed overhead is shared by more images and the matrix products get larger. "
+                : $"throughput grew up to batch {fastest.B} and fell at larger batches on this run, so past that size a step's cost grew faster than its images. ") +
             $"Most accurate after the same epochs: batch {best.B} ({Report.Percent(best.Acc)}), " +
             (best.B < runBatches.Max() ? "because smaller batches take more update steps per epoch, which the linear learning-rate scaling does not fully make up for." : "because the scaled learning rate made its fewer, larger steps as effective as many small ones here."));
     }
