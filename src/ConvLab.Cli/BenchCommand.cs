@@ -51,7 +51,7 @@ internal static class BenchCommand
                 return 2;
             }
         });
-        return new Command("bench", "Micro-benchmarks of ConvLab's kernels.") { conv };
+        return new Command("bench", "Micro-benchmarks of ConvLab's kernels.") { conv, BenchNmsCommand.Create() };
     }
 
     /// <summary>The shape and options of one run.</summary>

@@ -56,7 +56,7 @@ internal static class TrainCommand
         var seed = new Option<ulong?>("--seed") { Description = "Seed of initialisation, data order and augmentation (default 0)" };
         var threads = new Option<int?>("--threads") { Description = "Threads for the kernels (default: CONVLAB_THREADS or all cores)" };
         var transfer = new Option<string?>("--transfer") { Description = "Transfer preset with --weights: " + Training.Transfer.Presets };
-        var weights = new Option<string?>("--weights") { Description = "Pretrained weights (a .safetensors file or a run folder); tensors whose shape differs (the head) are re-initialised" };
+        var weights = new Option<string?>("--weights") { Description = "Pretrained weights (a .safetensors or PyTorch .pth file, or a run folder); tensors whose shape differs (the head) are re-initialised" };
         var patience = new Option<int?>("--patience") { Description = "Early stopping: stop after this many epochs without a lower test loss and keep the best weights (default 0: off)" };
         var limitTrain = new Option<int?>("--limit-train") { Description = "Use only the first N training images (quick runs)" };
         var limitTest = new Option<int?>("--limit-test") { Description = "Use only the first N test images (quick runs)" };
@@ -124,7 +124,7 @@ internal static class TrainCommand
             if (config.Weights != null && checkpoint == null)
             {
                 string wpath = Directory.Exists(config.Weights) ? Path.Combine(config.Weights, RunFolder.Weights) : config.Weights;
-                var fresh = Training.Transfer.LoadPretrained(model, SafeTensors.Load(wpath));
+                var fresh = Training.Transfer.LoadPretrained(model, WeightsFile.Load(wpath));
                 console.MarkupLineInterpolated($"weights: {wpath}; re-initialised (new head): {(fresh.Count == 0 ? "none" : string.Join(", ", fresh))}");
             }
             var groups = config.Transfer != null ? Training.Transfer.Apply(model, config.Transfer, config.Lr) : [new ParamGroup(model.Parameters())];

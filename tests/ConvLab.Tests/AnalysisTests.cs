@@ -20,7 +20,7 @@ public class AnalysisTests
         "unet" => ([1, 32, 32], [1, 40, 48]),
         "alexnet" => ([3, 64, 64], [3, 64, 80]),
         "yolov1_head" => ([1024, 7, 7], [1024, 7, 7]),
-        "darknet53" or "yolov3" => ([3, 32, 32], [3, 64, 96]),
+        "darknet53" or "yolov3" or "tiny_yolo" => ([3, 32, 32], [3, 64, 96]),
         _ => ([3, 32, 32], [3, 32, 48]),
     };
 
@@ -38,7 +38,7 @@ public class AnalysisTests
         _ => Zoo.Create(name, ModelClasses(name), new Generator(1)),
     };
 
-    private static int ModelClasses(string name) => name switch { "lenet5" or "simple_cnn" => 10, "fcn32s" => 21, "unet" => 2, "yolov3" => 80, _ => 1000 };
+    private static int ModelClasses(string name) => name switch { "lenet5" or "simple_cnn" => 10, "fcn32s" => 21, "unet" => 2, "yolov3" => 80, "tiny_yolo" => 4, _ => 1000 };
 
     [Theory]
     [MemberData(nameof(ZooInputs))]
@@ -64,7 +64,7 @@ public class AnalysisTests
             Assert.Equal(model.ParameterCount(), s.Layers.Sum(l => l.Params));
         }
         // The meta pass at full size (milliseconds, no arithmetic).
-        int[] full = a[0] == 3 ? [3, name is "darknet53" or "yolov3" ? 416 : 224, name is "darknet53" or "yolov3" ? 416 : 224] : name == "unet" ? [1, 572, 572] : a;
+        int[] full = a[0] == 3 ? [3, name is "darknet53" or "yolov3" or "tiny_yolo" ? 416 : 224, name is "darknet53" or "yolov3" or "tiny_yolo" ? 416 : 224] : name == "unet" ? [1, 572, 572] : a;
         var big = Summary.Of(model, full, 32);
         Assert.True(big.OutputShape.Length > 0 && big.Macs > 0 && big.Memory.TotalBytes > big.ModelBytes);
         if (model is ResNet or MobileNetV2 or DenseNet121 or AlexNet) Assert.Equal([1000], big.OutputShape);

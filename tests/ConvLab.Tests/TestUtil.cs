@@ -27,8 +27,16 @@ internal static class TestUtil
         }
     }
 
-    /// <summary>The shared detection and explanation reference cases, read in place: ../shared/reference-vision beside the reference folder.</summary>
-    public static string ReferenceVisionDir => Path.GetFullPath(Path.Combine(ReferenceDir, "..", "reference-vision"));
+    /// <summary>The shared detection/explanation reference cases, read in place: $CONVLAB_REFERENCE_VISION or ../shared/reference-vision beside the repository.</summary>
+    public static string ReferenceVisionDir
+    {
+        get
+        {
+            var env = Environment.GetEnvironmentVariable("CONVLAB_REFERENCE_VISION");
+            if (!string.IsNullOrEmpty(env)) return env;
+            return Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "reference-vision"));
+        }
+    }
 
     /// <summary>A float64 tensor of standard-normal values that requires grad.</summary>
     public static Tensor RandD(Generator g, params int[] shape) => Tensor.Randn(shape, g, dtype: DType.Float64).RequiresGrad_();

@@ -30,8 +30,16 @@ public static class Engine
         return false;
     }
 
-    internal static void Backward(Tensor root, Tensor? gradient, bool retainGraph)
+    internal static void Backward(Tensor root, Tensor? gradient, bool retainGraph) => Backward(root, gradient, retainGraph, null);
+
+    /// <summary>
+    /// Backward that also returns d root / d t for each non-leaf tensor of <paramref name="capture"/>: the gradient that
+    /// reaches the node producing it (null when none does). Explanation methods read a layer's gradient this way,
+    /// from the graph itself, without hooks on modules.
+    /// </summary>
+    internal static Tensor?[] Backward(Tensor root, Tensor? gradient, bool retainGraph, IReadOnlyList<Tensor>? capture)
     {
+        var captured = new Tensor?[capture?.Count ?? 0];
         if (!root.RequiresGrad)
             throw new InvalidOperationException("backward: tensor does not require grad and has no grad_fn (did you forget RequiresGrad, or run under NoGrad?)");
         if (gradient == null)
@@ -51,7 +59,7 @@ public static class Engine
         if (root.GradFn == null)
         {
             Accumulate(root, gradient);
-            return;
+            return captured;
         }
 
         // Topological order by iterative DFS (deep nets would overflow a recursive one).
@@ -84,6 +92,10 @@ public static class Engine
         {
             var node = order[k];
             if (!grads.Remove(node, out var g)) continue;
+            if (capture != null)
+                for (int c = 0; c < capture.Count; c++)
+                    // A copy: the same tensor may be handed on to a leaf and become its (later accumulated) Grad.
+                    if (ReferenceEquals(capture[c].GradFn, node)) captured[c] = g.ContiguousCopy();
             if (node.Released)
                 throw new InvalidOperationException($"backward: trying to backward through the graph a second time ({node.Name} has freed its saved tensors); pass retainGraph: true to the first Backward call");
             var inputGrads = node.Apply(g);
@@ -107,6 +119,7 @@ public static class Engine
             }
             if (!retainGraph) node.Release();
         }
+        return captured;
     }
 
     private static void Accumulate(Tensor leaf, Tensor grad)

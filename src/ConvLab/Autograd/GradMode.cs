@@ -46,3 +46,33 @@ public readonly struct NoGrad : IDisposable
         if (_active) GradMode.Pop();
     }
 }
+
+/// <summary>
+/// Guided backpropagation's switch: while a scope is open on a thread, every ReLU backward run on that thread passes
+/// only positive gradients at positive inputs. Thread-local and scoped, so it never leaks into other backward passes.
+/// </summary>
+internal static class GuidedRelu
+{
+    [ThreadStatic] private static int _depth;
+
+    /// <summary>True inside a <see cref="Enter"/> scope on this thread.</summary>
+    public static bool IsActive => _depth > 0;
+
+    /// <summary>Turns the guided ReLU backward on until the returned scope is disposed.</summary>
+    public static IDisposable Enter()
+    {
+        _depth++;
+        return new Exit();
+    }
+
+    private sealed class Exit : IDisposable
+    {
+        private bool _done;
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            _depth--;
+        }
+    }
+}

@@ -27,6 +27,8 @@ public sealed class ReferenceCase
     public required IReadOnlyDictionary<string, Tensor> Upstream { get; init; }
     /// <summary>Expected gradient per input.</summary>
     public required IReadOnlyDictionary<string, Tensor> Grads { get; init; }
+    /// <summary>The <c>model</c> field of explanation cases (a chain of ops with parameters), as raw JSON; null when absent.</summary>
+    public JsonElement? Model { get; init; }
     /// <summary>Relative tolerance.</summary>
     public double Rtol { get; init; }
     /// <summary>Absolute tolerance.</summary>
@@ -64,6 +66,7 @@ public sealed class ReferenceCase
                 Outputs = Tensors(Obj("outputs"), file, "outputs", allowNull: false)!,
                 Upstream = Tensors(Obj("upstream", required: false), file, "upstream", allowNull: false)!,
                 Grads = Tensors(Obj("grads", required: false), file, "grads", allowNull: false)!,
+                Model = root.TryGetProperty("model", out var model) && model.ValueKind == JsonValueKind.Array ? model.Clone() : null,
                 Rtol = tol.TryGetProperty("rtol", out var r) && r.ValueKind == JsonValueKind.Number ? r.GetDouble() : 1e-4,
                 Atol = tol.TryGetProperty("atol", out var a) && a.ValueKind == JsonValueKind.Number ? a.GetDouble() : 1e-4,
             };

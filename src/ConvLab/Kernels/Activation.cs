@@ -89,6 +89,15 @@ internal static class Activation
         for (; i < x.Length; i++) gx[i] = x[i] > T.Zero ? gy[i] : T.Zero;
     }
 
+    /// <summary>
+    /// Guided backpropagation's ReLU backward (Springenberg et al., 2015): gx = gy where x &gt; 0 and gy &gt; 0, else 0, so
+    /// only positive signal at active units flows back.
+    /// </summary>
+    public static void GuidedReluBackward<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> gy, Span<T> gx) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int i = 0; i < x.Length; i++) gx[i] = x[i] > T.Zero && gy[i] > T.Zero ? gy[i] : T.Zero;
+    }
+
     private static void Chain<T, TAct>(TAct f, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> gy, Span<T> gx)
         where T : unmanaged, IFloatingPointIeee754<T> where TAct : struct, IActivation<T>
     {

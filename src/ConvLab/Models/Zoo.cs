@@ -29,6 +29,7 @@ public static class Zoo
         ["fcn32s"] = (n, g) => new FCN32s(n, g),
         ["darknet53"] = (n, g) => new Darknet53(n, g),
         ["yolov3"] = (n, g) => new YoloV3(n, g),
+        ["tiny_yolo"] = (n, g) => new TinyYolo(n, generator: g),
         ["yolov1_head"] = (n, g) => new YoloV1Head(C: n, generator: g),
         // The default model of `convlab train` (1x28x28 inputs).
         ["simple_cnn"] = (n, g) => new SimpleCnn(n, generator: g),

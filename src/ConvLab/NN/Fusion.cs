@@ -59,6 +59,92 @@ public static class Fusion
         return folded;
     }
 
+    /// <summary>
+    /// Rewrites a classifier whose head is Flatten followed by fully connected layers into a fully convolutional network
+    /// with the same weights (the FC-as-convolution view of OverFeat and FCN): the first Linear after the flatten of a
+    /// (C, H, W) map becomes a Conv2d with an H×W kernel whose weight is the Linear weight reshaped to (out, C, H, W),
+    /// every later Linear a 1×1 convolution, the Flatten an Identity, and an adaptive pooling right before the flatten
+    /// that is the identity at <paramref name="inputShape"/> an Identity too (otherwise it would squeeze a larger canvas
+    /// back to the training size). At the training size the model then returns the same logits as (N, classes, 1, 1);
+    /// on a larger canvas, a dense (N, classes, h, w) map of window scores. Returns the replaced layers as
+    /// (state-dict path, new layer).
+    /// </summary>
+    /// <remarks>
+    /// The head is read from one forward of a meta input (no arithmetic, no state change): after the flatten only
+    /// Linear, element-wise activations, Dropout and Identity may run, each on the previous one's output. Every replaced
+    /// layer must be an element of a <see cref="Sequential"/> (true of the zoo's classifiers and of spec models); the
+    /// state-dict keys keep their names, the Linear weights their trainability. The rewrite is in place and one-way.
+    /// </remarks>
+    /// <exception cref="ArgumentException">The input shape does not fit, no Flatten of a (C, H, W) map is followed by a
+    /// Linear, another layer runs in the head, or a layer to replace is not inside a Sequential.</exception>
+    public static IReadOnlyList<(string Path, Module Replacement)> Convolutionalize(Module model, int[] inputShape)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(inputShape);
+        if (inputShape.Length != 3 || inputShape.Any(d => d < 1))
+            throw new ArgumentException($"convolutionalize: input shape must be (C, H, W) with positive sizes, got {ShapeUtil.Format(inputShape)}");
+
+        // Batch 2: a batch norm in training mode refuses a batch of one.
+        var tracer = new Analysis.Tracer(model, 2);
+        using (tracer.Activate())
+            model.Call(Tensor.Meta([2, .. inputShape], model.Parameters().FirstOrDefault()?.DType ?? DType.Float32));
+        var leaves = tracer.Invocations.Where(c => !c.Module.NamedChildren().Any()).ToList();
+        int flat = leaves.FindIndex(c => c.Module is Flatten && c.Input.Rank == 4 && c.Output.Rank == 2);
+        if (flat < 0)
+            throw new ArgumentException($"convolutionalize: {model.GetType().Name} has no Flatten of an (N, C, H, W) map at input {ShapeUtil.Format(inputShape)}; the head must be Flatten + Linear");
+
+        var replace = new List<(Module Old, Module New)> { (leaves[flat].Module, new Identity()) };
+        var map = leaves[flat].Input.Shape.ToArray();
+        if (flat > 0 && leaves[flat - 1] is var (pool, pin, pout) && ReferenceEquals(pout, leaves[flat].Input)
+            && pool is AdaptiveAvgPoolNd or AdaptiveMaxPoolNd && pin.Shape.SequenceEqual(pout.Shape))
+            replace.Add((pool, new Identity()));
+        var previous = leaves[flat].Output;
+        bool first = true;
+        foreach (var (m, input, output) in leaves.Skip(flat + 1))
+        {
+            if (!ReferenceEquals(input, previous))
+                throw new ArgumentException($"convolutionalize: {tracer.PathOf(m)} does not take the previous head layer's output; the head after the Flatten must be a chain");
+            previous = output;
+            if (m is Linear linear)
+            {
+                int[] kernel = first ? [map[2], map[3]] : [1, 1];
+                int inChannels = first ? map[1] : linear.InFeatures;
+                replace.Add((linear, ConvOf(linear, inChannels, kernel)));
+                first = false;
+            }
+            else if (m is not (ActivationModule and not (Softmax or LogSoftmax) or Dropout or Identity))
+                throw new ArgumentException($"convolutionalize: {tracer.PathOf(m)} ({m.GetType().Name}) runs in the head after the Flatten; only Linear, element-wise activations, Dropout and Identity can become convolutional");
+        }
+        if (first)
+            throw new ArgumentException($"convolutionalize: no Linear follows the Flatten at {tracer.PathOf(leaves[flat].Module)}");
+
+        var byPath = model.NamedModules().ToDictionary(p => p.Name, p => p.Module);
+        var result = new List<(string, Module)>();
+        foreach (var (old, replacement) in replace)
+        {
+            string path = tracer.PathOf(old);
+            int dot = path.LastIndexOf('.');
+            if (byPath.GetValueOrDefault(dot < 0 ? "" : path[..dot]) is not Sequential parent
+                || !int.TryParse(path[(dot + 1)..], System.Globalization.CultureInfo.InvariantCulture, out int index))
+                throw new ArgumentException($"convolutionalize: {path} ({old.GetType().Name}) is not an element of a Sequential, so it cannot be replaced");
+            parent.Replace(index, replacement);
+            result.Add((path, replacement));
+        }
+        return result;
+    }
+
+    /// <summary>A Conv2d computing <paramref name="linear"/> on a (in, kernel) window: the weight reshaped, the bias as it is.</summary>
+    private static Conv2d ConvOf(Linear linear, int inChannels, int[] kernel)
+    {
+        var conv = new Conv2d(inChannels, linear.OutFeatures, kernel, bias: linear.Bias != null);
+        using var _ = new NoGrad();
+        conv.Weight.Copy_(linear.Weight.Reshape(linear.OutFeatures, inChannels, kernel[0], kernel[1]));
+        conv.Bias?.Copy_(linear.Bias!);
+        conv.Weight.RequiresGrad = linear.Weight.RequiresGrad;
+        if (conv.Bias != null) conv.Bias.RequiresGrad = linear.Bias!.RequiresGrad;
+        return conv;
+    }
+
     /// <summary>How many recorded ops read each tensor of the graph that produced <paramref name="output"/>.</summary>
     private static Dictionary<Tensor, int> Consumers(Tensor output)
     {

@@ -26,6 +26,9 @@ public sealed class StorageRecycler
     /// <summary>Bytes of storage that had to be newly allocated inside steps since this recycler was made.</summary>
     public long BytesAllocated { get; private set; }
 
+    /// <summary>True when a step of some recycler is open on the calling thread.</summary>
+    internal static bool StepOpen => _active != null;
+
     /// <summary>Starts a step on the calling thread.</summary>
     /// <exception cref="InvalidOperationException">When a step is already open on this thread.</exception>
     public void Begin()

@@ -119,6 +119,7 @@ public sealed partial class Tensor
     public Tensor Clone()
     {
         var c = ContiguousCopy();
+        Analysis.OpRecorder.Record(c, "clone", [this]);
         return Autograd.Engine.Record(c, new Autograd.FuncNode("CloneBackward", g => [g]), this);
     }
 

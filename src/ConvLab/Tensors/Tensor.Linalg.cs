@@ -99,6 +99,7 @@ public sealed partial class Tensor
             at += sizes[i];
         }
         var inputs = tensors.ToArray();
+        Analysis.OpRecorder.Record(y, "cat", inputs, ("dim", d));
         return Autograd.Engine.Record(y, new FuncNode("CatBackward", g =>
         {
             var grads = new Tensor?[sizes.Length];

@@ -40,6 +40,7 @@ public sealed partial class Tensor
         var (a, b) = Promote(this, other, "add");
         var y = BinaryKernel<AddOp<float>, AddOp<double>>(a, b, "add");
         int[] sa = a._shape, sb = b._shape;
+        Analysis.OpRecorder.Record(y, "add", [a, b]);
         return Engine.Record(y, new FuncNode("AddBackward", g => [g.SumToShape(sa), g.SumToShape(sb)]), a, b);
     }
 
@@ -49,6 +50,7 @@ public sealed partial class Tensor
         var (a, b) = Promote(this, other, "sub");
         var y = BinaryKernel<SubOp<float>, SubOp<double>>(a, b, "sub");
         int[] sa = a._shape, sb = b._shape;
+        Analysis.OpRecorder.Record(y, "sub", [a, b]);
         return Engine.Record(y, new FuncNode("SubBackward", g => [g.SumToShape(sa), g.Neg().SumToShape(sb)]), a, b);
     }
 
@@ -57,6 +59,7 @@ public sealed partial class Tensor
     {
         var (a, b) = Promote(this, other, "mul");
         var y = BinaryKernel<MulOp<float>, MulOp<double>>(a, b, "mul");
+        Analysis.OpRecorder.Record(y, "mul", [a, b]);
         if (!Engine.WillRecord(a, b)) return y;
         Tensor ad = a.Detach(), bd = b.Detach();
         return Engine.Record(y, new FuncNode("MulBackward", g => [g.Mul(bd).SumToShape(ad._shape), g.Mul(ad).SumToShape(bd._shape)]), a, b);
@@ -67,6 +70,7 @@ public sealed partial class Tensor
     {
         var (a, b) = Promote(this, other, "div");
         var y = BinaryKernel<DivOp<float>, DivOp<double>>(a, b, "div");
+        Analysis.OpRecorder.Record(y, "div", [a, b]);
         if (!Engine.WillRecord(a, b)) return y;
         Tensor ad = a.Detach(), bd = b.Detach();
         return Engine.Record(y, new FuncNode("DivBackward", g =>

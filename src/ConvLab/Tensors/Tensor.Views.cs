@@ -44,6 +44,7 @@ public sealed partial class Tensor
             throw new InvalidOperationException($"view: tensor of shape {ShapeUtil.Format(_shape)} is not contiguous; use Reshape() or Contiguous().View()");
         var inShape = _shape;
         var v = ViewOf(s, ShapeUtil.ContiguousStrides(s), _offset);
+        Analysis.OpRecorder.Record(v, "view", [this], ("shape", s));
         return Engine.Record(v, new FuncNode("ViewBackward", g => [g.Reshape(inShape)]), this);
     }
 
@@ -74,7 +75,8 @@ public sealed partial class Tensor
         for (int i = 0; i < Rank; i++) { shape[i] = _shape[nd[i]]; strides[i] = _strides[nd[i]]; }
         var inverse = new int[Rank];
         for (int i = 0; i < Rank; i++) inverse[nd[i]] = i;
-        return Engine.Record(ViewOf(shape, strides, _offset), new FuncNode("PermuteBackward", g => [g.Permute(inverse)]), this);
+        var p = Analysis.OpRecorder.Record(ViewOf(shape, strides, _offset), "permute", [this], ("dims", nd));
+        return Engine.Record(p, new FuncNode("PermuteBackward", g => [g.Permute(inverse)]), this);
     }
 
     /// <summary>Swaps two dimensions; a view.</summary>
@@ -106,7 +108,8 @@ public sealed partial class Tensor
         var strides = (int[])_strides.Clone(); strides[d] *= step;
         var inShape = _shape; var dtype = DType;
         int s0 = start;
-        return Engine.Record(ViewOf(shape, strides, _offset + start * _strides[d]), new FuncNode("SliceBackward", g =>
+        var view = Analysis.OpRecorder.Record(ViewOf(shape, strides, _offset + start * _strides[d]), "slice", [this], ("dim", d), ("start", start), ("end", end), ("step", step));
+        return Engine.Record(view, new FuncNode("SliceBackward", g =>
         {
             var full = Zeros(inShape, dtype);
             full.Slice(d, s0, s0 + (len - 1) * step + 1, step).CopyFromDense(g.ContiguousCopy());
@@ -146,7 +149,9 @@ public sealed partial class Tensor
         var shape = keep.Select(i => _shape[i]).ToArray();
         var strides = keep.Select(i => _strides[i]).ToArray();
         var inShape = _shape;
-        return Engine.Record(ViewOf(shape, strides, _offset), new FuncNode("SqueezeBackward", g => [g.Reshape(inShape)]), this);
+        // Recorded as the reshape it is, for exporters.
+        var view = Analysis.OpRecorder.Record(ViewOf(shape, strides, _offset), "view", [this], ("shape", shape));
+        return Engine.Record(view, new FuncNode("SqueezeBackward", g => [g.Reshape(inShape)]), this);
     }
 
     /// <summary>Inserts a dimension of size 1 at <paramref name="dim"/> (negative counts from the end of the result); a view.</summary>
@@ -157,7 +162,8 @@ public sealed partial class Tensor
         shape.Insert(d, 1);
         strides.Insert(d, d < Rank ? _strides[d] * _shape[d] : 1);
         var inShape = _shape;
-        return Engine.Record(ViewOf(shape.ToArray(), strides.ToArray(), _offset), new FuncNode("UnsqueezeBackward", g => [g.Reshape(inShape)]), this);
+        var view = Analysis.OpRecorder.Record(ViewOf(shape.ToArray(), strides.ToArray(), _offset), "view", [this], ("shape", shape.ToArray()));
+        return Engine.Record(view, new FuncNode("UnsqueezeBackward", g => [g.Reshape(inShape)]), this);
     }
 
     /// <summary>Broadcasts to a larger shape without copying (size-1 dims repeat; -1 keeps a size); a view.</summary>

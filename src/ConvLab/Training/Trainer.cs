@@ -93,7 +93,8 @@ public sealed class TrainerOptions
 }
 
 /// <summary>
-/// Supervised classification training: one optimizer step per mini-batch of cross-entropy loss, an optional
+/// Supervised training: one optimizer step per mini-batch of the objective's loss (cross-entropy for classification, or
+/// any <see cref="ITrainingObjective"/>), an optional
 /// per-epoch learning-rate schedule, validation after each epoch, early stopping and checkpoints that resume bit for
 /// bit (weights, buffers, optimizer and schedule state, data order, augmentation and model RNG, history). Training
 /// continues from <see cref="EpochsDone"/> to <see cref="TrainerOptions.Epochs"/>, so a trainer restored with
@@ -107,8 +108,7 @@ public sealed class Trainer
     private readonly Module _model;
     private readonly Optimizer _optimizer;
     private readonly LrScheduler? _scheduler;
-    private readonly IDataset _train;
-    private readonly IDataset? _validation;
+    private readonly ITrainingObjective _objective;
     private readonly TrainerOptions _options;
     private readonly List<EpochRecord> _history = [];
     private Dictionary<string, Tensor>? _best;
@@ -116,24 +116,47 @@ public sealed class Trainer
     private int _badEpochs;
     private readonly StorageRecycler _recycler = new();
 
-    /// <summary>Creates a trainer for a model with <paramref name="numClasses"/> outputs.</summary>
+    /// <summary>Creates a classification trainer (a <see cref="ClassificationObjective"/>) for a model with <paramref name="numClasses"/> outputs.</summary>
     public Trainer(Module model, Optimizer optimizer, LrScheduler? scheduler, IDataset train, IDataset? validation, int numClasses, TrainerOptions options)
+        : this(model, optimizer, scheduler, Classification(train, validation, numClasses, options), options)
+    {
+        NumClasses = numClasses;
+    }
+
+    /// <summary>Creates a trainer that optimises <paramref name="objective"/> (its batches; <see cref="TrainerOptions.BatchSize"/>,
+    /// seed and transforms are the objective's business).</summary>
+    public Trainer(Module model, Optimizer optimizer, LrScheduler? scheduler, ITrainingObjective objective, TrainerOptions options)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(objective);
+        CheckOptions(options);
+        if (objective.StepsPerEpoch <= 0) throw new ArgumentException("trainer: the training set is empty");
+        if (options.CheckpointMeta?.Keys.FirstOrDefault(k => k.StartsWith(Meta, StringComparison.Ordinal)) is { } bad)
+            throw new ArgumentException($"trainer: checkpoint metadata key '{bad}' uses the reserved prefix '{Meta}'");
+        (_model, _optimizer, _scheduler, _objective, _options) = (model, optimizer, scheduler, objective, options);
+    }
+
+    private static ClassificationObjective Classification(IDataset train, IDataset? validation, int numClasses, TrainerOptions options)
+    {
         ArgumentNullException.ThrowIfNull(train);
+        CheckOptions(options);
+        if (train.Count == 0) throw new ArgumentException("trainer: the training set is empty");
+        return new ClassificationObjective(train, validation, numClasses, options.BatchSize, options.Seed, options.TrainTransform, options.EvalTransform, options.Prefetch);
+    }
+
+    private static void CheckOptions(TrainerOptions options)
+    {
         ArgumentNullException.ThrowIfNull(options);
         if (options.Epochs < 0 || options.BatchSize <= 0 || options.Patience < 0)
             throw new ArgumentException($"trainer: expected epochs >= 0, batch size > 0 and patience >= 0, got {options.Epochs}, {options.BatchSize}, {options.Patience}");
-        if (train.Count == 0) throw new ArgumentException("trainer: the training set is empty");
-        if (numClasses <= 0) throw new ArgumentException($"trainer: number of classes must be positive, got {numClasses}");
-        if (options.CheckpointMeta?.Keys.FirstOrDefault(k => k.StartsWith(Meta, StringComparison.Ordinal)) is { } bad)
-            throw new ArgumentException($"trainer: checkpoint metadata key '{bad}' uses the reserved prefix '{Meta}'");
-        (_model, _optimizer, _scheduler, _train, _validation, NumClasses, _options) = (model, optimizer, scheduler, train, validation, numClasses, options);
     }
 
-    /// <summary>Number of classes.</summary>
+    /// <summary>Number of classes (classification trainers; 0 for a trainer built from an objective).</summary>
     public int NumClasses { get; }
+
+    /// <summary>The objective being optimised.</summary>
+    public ITrainingObjective Objective => _objective;
 
     /// <summary>Epochs completed so far (restored by <see cref="LoadCheckpoint(string)"/>).</summary>
     public int EpochsDone { get; private set; }
@@ -147,28 +170,31 @@ public sealed class Trainer
     /// <summary>Managed bytes allocated per training step after warm-up (all threads), measured in the first epoch this trainer runs; -1 before.</summary>
     public double BytesAllocatedPerStep { get; private set; } = -1;
 
-    /// <summary>Validation metrics of the model as it stands after <see cref="Fit"/> (null without a validation set or before training).</summary>
-    public ClassificationMetrics? LastValidation { get; private set; }
+    /// <summary>Classification validation metrics of the model as it stands after <see cref="Fit"/> (null without a validation set,
+    /// before training, or for a non-classification objective).</summary>
+    public ClassificationMetrics? LastValidation => _validated ? (_objective as ClassificationObjective)?.LastValidation : null;
 
-    /// <summary>Trains the remaining epochs and returns the final validation metrics (null without a validation set).</summary>
+    private bool _validated;
+
+    /// <summary>Trains the remaining epochs and returns the final classification validation metrics (null without a validation
+    /// set or for a non-classification objective, whose own results the objective holds).</summary>
     /// <exception cref="TrainingDivergedException">The loss became NaN or infinite: no update was applied, the checkpoint is that of the
     /// last completed epoch (batch-norm statistics in memory may have seen the bad batch; reload the checkpoint to continue).</exception>
     public ClassificationMetrics? Fit(ITrainingProgress? progress = null, CancellationToken cancellation = default)
     {
-        var loader = new DataLoader(_train, _options.BatchSize, shuffle: true, seed: _options.Seed, transform: _options.TrainTransform, prefetch: _options.Prefetch);
-        int steps = loader.BatchCount;
+        int steps = _objective.StepsPerEpoch;
         bool measured = false;
         while (EpochsDone < _options.Epochs && !StoppedEarly)
         {
             int epoch = EpochsDone + 1;
             progress?.EpochStarted(epoch, _options.Epochs, steps);
             _model.Train();
-            var metrics = new ClassificationMetrics(NumClasses);
+            _objective.BeginEpoch();
             double lr = _optimizer.ParamGroups[0].LearningRate;
             var clock = Stopwatch.StartNew();
             int step = 0, warmup = Math.Min(5, steps - 1);
             long allocStart = 0;
-            foreach (var (x, y) in loader.GetEpoch(EpochsDone))
+            foreach (var batch in _objective.Batches(EpochsDone))
             {
                 cancellation.ThrowIfCancellationRequested();
                 step++;
@@ -176,18 +202,18 @@ public sealed class Trainer
                 _recycler.Begin();
                 try
                 {
-                    var logits = _model.Forward(x);
-                    var loss = F.CrossEntropy(logits, y);
+                    var loss = _objective.Loss(_model, batch);
                     double value = loss.Item();
                     if (!double.IsFinite(value)) throw Diverged(value, epoch, step, steps);
                     // Zeroed in place: the gradients then live in the same memory every step.
                     _optimizer.ZeroGrad(setToNone: false);
                     loss.Backward();
                     _optimizer.Step();
-                    metrics.Add(logits.Detach().Read<float>(), y.Read<long>(), value);
+                    _objective.StepDone(batch, value);
                 }
                 finally { _recycler.End(_model); }
-                progress?.StepCompleted(new StepProgress(epoch, _options.Epochs, step, steps, metrics.Loss, metrics.Top1, metrics.Count / clock.Elapsed.TotalSeconds));
+                var run = _objective.Running;
+                progress?.StepCompleted(new StepProgress(epoch, _options.Epochs, step, steps, run.Loss, run.Score, run.Samples / clock.Elapsed.TotalSeconds));
             }
             double seconds = clock.Elapsed.TotalSeconds;
             if (!measured && steps > warmup)
@@ -196,12 +222,13 @@ public sealed class Trainer
                 measured = true;
             }
             progress?.Evaluating(epoch);
-            var val = _validation == null ? null : Evaluate(_model, _validation, NumClasses, _options.BatchSize, _options.EvalTransform);
-            _history.Add(new EpochRecord(epoch, metrics.Loss, metrics.Top1, val?.Loss ?? double.NaN, val?.Top1 ?? double.NaN, seconds, metrics.Count / seconds, lr));
-            LastValidation = val;
+            var val = _objective.Validate(_model);
+            _validated = true;
+            var train = _objective.Running;
+            _history.Add(new EpochRecord(epoch, train.Loss, train.Score, val?.Loss ?? double.NaN, val?.Score ?? double.NaN, seconds, train.Samples / seconds, lr));
             EpochsDone = epoch;
             _scheduler?.Step();
-            TrackEarlyStopping(val?.Loss ?? metrics.Loss);
+            TrackEarlyStopping(val?.Loss ?? train.Loss);
             if (_options.CheckpointPath != null) SaveCheckpoint(_options.CheckpointPath);
             progress?.EpochCompleted(_history[^1]);
         }
@@ -231,7 +258,7 @@ public sealed class Trainer
         StoppedEarly = true;
         if (_best == null) return;
         _model.LoadStateDict(_best);
-        if (_validation != null) LastValidation = Evaluate(_model, _validation, NumClasses, _options.BatchSize, _options.EvalTransform);
+        _objective.Validate(_model);
     }
 
     /// <summary>Metrics of <paramref name="model"/> (in evaluation mode, without gradients) on every sample of <paramref name="data"/>, in order.</summary>

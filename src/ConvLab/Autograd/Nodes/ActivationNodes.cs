@@ -13,6 +13,12 @@ internal sealed class ActivationBackward(ActSpec spec, Tensor x, Tensor y) : Nod
     {
         var x = _x!; var y = _y!; var gy = g.Contiguous();
         var gx = Tensor.Zeros(x.Shape, x.DType);
+        if (spec.Kind == ActKind.Relu && GuidedRelu.IsActive)
+        {
+            if (x.DType == DType.Float32) Activation.GuidedReluBackward(x.Span<float>(), gy.Span<float>(), gx.Span<float>());
+            else Activation.GuidedReluBackward(x.Span<double>(), gy.Span<double>(), gx.Span<double>());
+            return [gx];
+        }
         if (x.DType == DType.Float32) Activation.Backward(spec, x.Span<float>(), y.Span<float>(), gy.Span<float>(), gx.Span<float>());
         else Activation.Backward(spec, x.Span<double>(), y.Span<double>(), gy.Span<double>(), gx.Span<double>());
         return [gx];

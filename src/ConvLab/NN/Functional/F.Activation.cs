@@ -52,6 +52,7 @@ public static partial class F
         var y = Tensor.Zeros(x.Shape, x.DType);
         if (x.DType == DType.Float32) Activation.Forward(spec, x.Span<float>(), y.Span<float>());
         else Activation.Forward(spec, x.Span<double>(), y.Span<double>());
+        Analysis.OpRecorder.Record(y, op, [input], ("spec", spec));
         if (!Engine.WillRecord(input)) return y;
         return Engine.Record(y, new ActivationBackward(spec, x, y.Detach()), input);
     }
@@ -74,6 +75,7 @@ public static partial class F
         var y = Tensor.Zeros(x.Shape, x.DType);
         if (x.DType == DType.Float32) Activation.Softmax(x.Span<float>(), outer, d, inner, y.Span<float>(), log);
         else Activation.Softmax(x.Span<double>(), outer, d, inner, y.Span<double>(), log);
+        Analysis.OpRecorder.Record(y, op, [input], ("dim", dd));
         if (!Engine.WillRecord(input)) return y;
         return Engine.Record(y, new SoftmaxBackward(y.Detach(), outer, d, inner, log), input);
     }

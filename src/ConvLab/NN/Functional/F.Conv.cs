@@ -168,7 +168,8 @@ public static partial class F
         }
 
         var geo = new ConvGeometry(x.Shape[0], cin, cout, groups, inSize, outSize, kernel, s, padL, dil);
-        return RunConv(op, x, weight, bias, geo, false, [x.Shape[0], cout, .. outSize], batched, algorithm);
+        return Analysis.OpRecorder.Record(RunConv(op, x, weight, bias, geo, false, [x.Shape[0], cout, .. outSize], batched, algorithm), op, [x, weight, bias],
+            ("stride", s), ("pad_begin", padL), ("pad_end", padR), ("dilation", dil), ("groups", groups));
     }
 
     internal static Tensor ConvTransposeNd(string op, int d, Tensor input, Tensor weight, Tensor? bias, int[]? stride, int[]? padding, int[]? outputPadding, int groups, int[]? dilation,
@@ -204,7 +205,8 @@ public static partial class F
 
         // The geometry of the convolution this op is the adjoint of: from the output back to the input.
         var geo = new ConvGeometry(x.Shape[0], cout, cin, groups, outSize, inSize, kernel, s, pad, dil);
-        return RunConv(op, x, weight, bias, geo, true, [x.Shape[0], cout, .. outSize], batched, algorithm);
+        return Analysis.OpRecorder.Record(RunConv(op, x, weight, bias, geo, true, [x.Shape[0], cout, .. outSize], batched, algorithm), op, [x, weight, bias],
+            ("stride", s), ("padding", pad), ("output_padding", opad), ("dilation", dil), ("groups", groups));
     }
 
     /// <summary>Runs a validated (transposed) convolution on the batched input, adds the bias, records the node.</summary>

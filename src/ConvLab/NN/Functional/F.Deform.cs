@@ -39,6 +39,7 @@ public static partial class F
                 w.Buffer<double>(), w.StorageOffset, y.Buffer<double>(), 0);
         if (bias != null)
             using (new NoGrad()) y = y.Add(bias.Detach().Reshape(1, s.COut, 1, 1));
+        Analysis.OpRecorder.Record(y, "deform_conv2d", [input, offset, weight, bias, mask], ("shape", s));
         if (!Engine.WillRecord(input, offset, weight, bias, mask)) return y;
         return Engine.Record(y, new DeformConv2dBackward(x, off, w, m, s, bias != null), input, offset, weight, bias, mask);
     }

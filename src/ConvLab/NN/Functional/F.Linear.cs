@@ -33,6 +33,7 @@ public static partial class F
         Tensor.Gemm(false, true, rows, outF, inF, x, x.StorageOffset, inF, w, w.StorageOffset, inF, y, 0, outF);
         if (bias != null)
             using (new NoGrad()) y = y.Add(bias.Detach());
+        Analysis.OpRecorder.Record(y, "linear", [input, weight, bias]);
         if (!Engine.WillRecord(input, weight, bias)) return y;
         return Engine.Record(y, new LinearBackward(x, w, rows, inF, outF, bias != null), input, weight, bias);
     }

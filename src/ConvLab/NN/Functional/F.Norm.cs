@@ -27,7 +27,7 @@ public static partial class F
         var y = NormCore(op, input, layout, training ? null : runningMean, training ? null : runningVar, eps, weight, bias, out var mean, out var var);
         if (training && runningMean != null && m > 0 && mean != null)
             UpdateRunningStats(runningMean, runningVar!, mean!, var!.MulScalar((double)m / (m - 1)), momentum);
-        return y;
+        return Analysis.OpRecorder.Record(y, op, [input, weight, bias, runningMean, runningVar], ("training", training), ("momentum", momentum), ("eps", eps));
     }
 
     /// <summary>

@@ -37,6 +37,7 @@ public static partial class F
             Kernels.Pad.Transfer(false, x.Buffer<float>(), x.StorageOffset, y.Buffer<float>(), 0, outer, inSize, maps, (float)value);
         else
             Kernels.Pad.Transfer(false, x.Buffer<double>(), x.StorageOffset, y.Buffer<double>(), 0, outer, inSize, maps, value);
+        Analysis.OpRecorder.Record(y, "pad", [input], ("pad", pad), ("mode", mode), ("value", value));
         if (!Engine.WillRecord(input)) return y;
         return Engine.Record(y, new PadBackward(input.Shape.ToArray(), outer, inSize, maps), input);
     }

@@ -155,7 +155,9 @@ public static partial class F
                 throw new ArgumentException($"{op}: window {c} of spatial dim {i} covers only padding (kernel_size {k[i]}, dilation {d[i]}, padding {p[i]}, input {spatial[i]})");
         }
         if (input.IsMeta) return MetaMaxPool(op, input, lead, w, nd, k, s, p, d);
-        return MaxPoolRun(op, input, x, lead, planes, w, nd, wantIndices);
+        var r = MaxPoolRun(op, input, x, lead, planes, w, nd, wantIndices);
+        Analysis.OpRecorder.Record(r.Output, op, [input], ("kernel_size", k), ("stride", s), ("padding", p), ("dilation", d), ("ceil_mode", ceilMode));
+        return r;
     }
 
     private static (Tensor Output, Tensor Indices) MetaMaxPool(string op, Tensor input, int[] lead, PoolWindows w, int nd, int[]? k, int[]? s, int[]? p, int[]? d)
@@ -169,7 +171,9 @@ public static partial class F
         var (x, lead, spatial, planes) = PoolInput(op, nd, input);
         var w = PoolWindows.Adaptive(spatial, AdaptiveSizes(op, nd, spatial, outputSize));
         if (input.IsMeta) return MetaMaxPool(op, input, lead, w, nd, null, null, null, null);
-        return MaxPoolRun(op, input, x, lead, planes, w, nd, wantIndices);
+        var r = MaxPoolRun(op, input, x, lead, planes, w, nd, wantIndices);
+        Analysis.OpRecorder.Record(r.Output, op, [input], ("output_size", w.Out[(3 - nd)..]));
+        return r;
     }
 
     private static (Tensor Output, Tensor Indices) MaxPoolRun(string op, Tensor input, Tensor x, int[] lead, int planes, PoolWindows w, int nd, bool wantIndices)
@@ -206,7 +210,8 @@ public static partial class F
         var (x, lead, spatial, planes) = PoolInput(op, nd, input);
         var w = SlidingWindows(op, spatial, k, s, p, d, ceilMode, countIncludePad);
         if (input.IsMeta) return Analysis.MetaOps.Pool(op, input, PoolOutShape(lead, w, nd), w, nd, false, k, s, p, d);
-        return AvgPoolRun(op, input, x, lead, planes, w, nd, divisorOverride ?? 0);
+        return Analysis.OpRecorder.Record(AvgPoolRun(op, input, x, lead, planes, w, nd, divisorOverride ?? 0), op, [input],
+            ("kernel_size", k), ("stride", s), ("padding", p), ("ceil_mode", ceilMode), ("count_include_pad", countIncludePad), ("divisor_override", divisorOverride));
     }
 
     private static Tensor AdaptiveAvgPoolNd(string op, int nd, Tensor input, int?[] outputSize)
@@ -214,7 +219,7 @@ public static partial class F
         var (x, lead, spatial, planes) = PoolInput(op, nd, input);
         var w = PoolWindows.Adaptive(spatial, AdaptiveSizes(op, nd, spatial, outputSize));
         if (input.IsMeta) return Analysis.MetaOps.Pool(op, input, PoolOutShape(lead, w, nd), w, nd, false, null, null, null, null);
-        return AvgPoolRun(op, input, x, lead, planes, w, nd, 0);
+        return Analysis.OpRecorder.Record(AvgPoolRun(op, input, x, lead, planes, w, nd, 0), op, [input], ("output_size", w.Out[(3 - nd)..]), ("input_size", spatial));
     }
 
     private static Tensor AvgPoolRun(string op, Tensor input, Tensor x, int[] lead, int planes, PoolWindows w, int nd, int divisorOverride)

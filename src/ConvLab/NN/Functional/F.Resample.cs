@@ -75,6 +75,7 @@ public static partial class F
         var x = input.Detach().Contiguous();
         var y = InterpolateBackward.Run(x, taps, adjoint: false);
         if (ReferenceEquals(y, x)) y = x.ContiguousCopy();
+        Analysis.OpRecorder.Record(y, op, [input], ("size", outSize), ("scale_factor", scaleFactor), ("mode", mode), ("align_corners", alignCorners ?? false));
         return Engine.Record(y, new InterpolateBackward(taps), input);
     }
 

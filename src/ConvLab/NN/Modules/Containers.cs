@@ -25,6 +25,13 @@ public sealed class Sequential : Module
     /// <summary>The layer at <paramref name="index"/>.</summary>
     public Module this[int index] => _layers[index];
 
+    /// <summary>Puts <paramref name="layer"/> in place of the layer at <paramref name="index"/> (same state-dict name; used by <see cref="Fusion"/>).</summary>
+    internal void Replace(int index, Module layer)
+    {
+        RegisterModule(index.ToString(System.Globalization.CultureInfo.InvariantCulture), layer);
+        _layers[index] = layer;
+    }
+
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {

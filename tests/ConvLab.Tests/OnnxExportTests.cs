@@ -1,0 +1,89 @@
+using ConvLab.Autograd;
+using ConvLab.Models;
+using ConvLab.Onnx;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Xunit;
+
+namespace ConvLab.Tests;
+
+/// <summary>Export: every zoo model's ONNX file loads in ONNX Runtime and gives ConvLab's output; the import round trip gives it too.</summary>
+public class OnnxExportTests
+{
+    /// <summary>Small inputs that keep each model's shapes valid and the suite fast.</summary>
+    internal static int[] TestInput(string name) => name switch
+    {
+        "lenet5" or "simple_cnn" => [1, 28, 28],
+        "unet" => [1, 32, 32],
+        "yolov1_head" => [1024, 7, 7],
+        "alexnet" or "squeezenet1_1" or "yolov3" or "darknet53" => [3, 64, 64],
+        _ => [3, 32, 32],
+    };
+
+    public static TheoryData<string> ZooNames() => [.. Zoo.Names];
+
+    internal static string TempFile(string name) => Path.Combine(Path.GetTempPath(), $"convlab-onnx-{name}-{Guid.NewGuid():N}.onnx");
+
+    /// <summary>Runs <paramref name="file"/> in ONNX Runtime on one float32 input and returns the first output.</summary>
+    internal static (float[] Data, int[] Shape) RunOrt(string file, Tensor input)
+    {
+        using var options = new SessionOptions { IntraOpNumThreads = 1 };
+        using var session = new InferenceSession(file, options);
+        var dense = new DenseTensor<float>(input.Contiguous().ToArray(), input.Shape.ToArray());
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), dense)]);
+        var t = results.First().AsTensor<float>();
+        return (t.ToArray(), t.Dimensions.ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(ZooNames))]
+    public void ZooModelExportsAndOnnxRuntimeAgrees(string name)
+    {
+        var model = Zoo.Create(name, name == "yolov1_head" ? 20 : 10, new Generator(7));
+        model.Eval();
+        var shape = TestInput(name);
+        // Batch 2 while the export traced batch 1: the batch axis must really be dynamic.
+        var x = Tensor.Randn([2, .. shape], new Generator(3));
+        Tensor expected;
+        using (new NoGrad()) expected = model.Forward(x);
+        var file = TempFile(name);
+        try
+        {
+            OnnxExport.Export(model, shape, file);
+            var (ort, ortShape) = RunOrt(file, x);
+            Assert.Equal(expected.Shape.ToArray(), ortShape);
+            double rel = OnnxImportTests.RelativeError(ort, expected.Contiguous().ToArray());
+            Assert.True(rel <= 1e-4, $"{name}: ORT vs ConvLab max |diff| / max |output| = {rel:E2}");
+
+            var imported = OnnxModule.Load(file);
+            imported.Eval();
+            Tensor back;
+            using (new NoGrad()) back = imported.Forward(x);
+            double relBack = OnnxImportTests.RelativeError(back.Contiguous().ToArray(), expected.Contiguous().ToArray());
+            Assert.True(relBack <= 1e-5, $"{name}: round trip max |diff| / max |output| = {relBack:E2}");
+            // Every exported weight keeps its state-dict name (num_batches_tracked is not used by inference).
+            var names = model.StateDict().Keys.Where(k => !k.EndsWith("num_batches_tracked", StringComparison.Ordinal)).Order(StringComparer.Ordinal);
+            Assert.Equal(names, imported.StateDict().Keys.Order(StringComparer.Ordinal));
+        }
+        finally { File.Delete(file); }
+    }
+
+    [Fact]
+    public void ExportWithPyTorchWeightsReproducesPyTorchInOnnxRuntime()
+    {
+        // squeezenet1_1.pth from torch.save → ConvLab → ONNX → ONNX Runtime gives PyTorch's own output.
+        var f = OnnxImportTests.Fixtures().Single(x => x.Name == "squeezenet1_1");
+        var model = Zoo.Create("squeezenet1_1", 1000);
+        model.LoadStateDict(IO.WeightsFile.Load(Path.Combine(OnnxImportTests.InteropDir, "squeezenet1_1.pth")));
+        var file = TempFile("squeezenet");
+        try
+        {
+            OnnxExport.Export(model, f.InputShape[1..], file);
+            var (ort, shape) = RunOrt(file, Tensor.FromArray(f.Input, f.InputShape));
+            Assert.Equal(f.OutputShape, shape);
+            double rel = OnnxImportTests.RelativeError(ort, f.Output);
+            Assert.True(rel <= 1e-4, $"ORT vs PyTorch max |diff| / max |output| = {rel:E2}");
+        }
+        finally { File.Delete(file); }
+    }
+}
