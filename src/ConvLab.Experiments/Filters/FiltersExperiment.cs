@@ -160,9 +160,13 @@ public sealed class FiltersExperiment : IExperiment
         if (kh != kw) throw new ArgumentException($"--run: the first convolution {first.Name} has a {kh}x{kw} kernel; only square kernels are compared");
         var hand = Vision.Filters.ComparisonBank(kh);
         var matches = Vision.Filters.BestMatches(learned, hand);
+        // Chance level: the best |cosine| of as many random (standard normal) filters against the same bank.
+        var random = Tensor.Randn([Math.Max(learned.Shape[0], 64), 1, kh, kw], new Generator(ctx.Seed));
+        double chance = Vision.Filters.BestMatches(random, hand).Average(m => Math.Abs(m.Cosine));
         res["learned"] = new JsonObject
         {
             ["run"] = Path.GetFullPath(run), ["tensor"] = first.Name, ["shape"] = new JsonArray(learned.Shape.ToArray().Select(v => (JsonNode)v).ToArray()),
+            ["random_filters_mean_best_abs_cosine"] = chance,
             ["matches"] = new JsonArray(matches.Select(m => (JsonNode)new JsonObject { ["filter"] = m.Index, ["best_match"] = m.BestMatch, ["cosine"] = m.Cosine }).ToArray()),
         };
         int shown = Math.Min(matches.Count, 16);
@@ -176,7 +180,8 @@ public sealed class FiltersExperiment : IExperiment
         var byName = matches.GroupBy(m => m.BestMatch).OrderByDescending(g => g.Count()).ToList();
         r.Paragraph($"The first convolution of the run ({first.Name}, {string.Join("x", learned.Shape.ToArray())}) was compared, filter by filter (mean over input channels), with " +
             $"{hand.Count} hand-designed {kh}x{kw} kernels. The mean best |cosine similarity| is {Report.Num(matches.Average(m => Math.Abs(m.Cosine)), 3)} " +
-            $"(highest {Report.Num(matches.Max(m => Math.Abs(m.Cosine)), 3)}, lowest {Report.Num(matches.Min(m => Math.Abs(m.Cosine)), 3)}); the most frequent best match is " +
+            $"(highest {Report.Num(matches.Max(m => Math.Abs(m.Cosine)), 3)}, lowest {Report.Num(matches.Min(m => Math.Abs(m.Cosine)), 3)}), against {Report.Num(chance, 3)} for random normal filters " +
+            $"(learned minus random: {Report.Num(matches.Average(m => Math.Abs(m.Cosine)) - chance, 3)}); the most frequent best match is " +
             $"{byName[0].Key} ({byName[0].Count()} of {matches.Count} filters). A negative cosine is the same detector with the opposite polarity.");
         r.Table(["learned filter", "best hand-designed match", "cosine"], matches.Select(m => (IReadOnlyList<string>)[m.Index.ToString(), m.BestMatch, Report.Num(m.Cosine, 3)]));
     }

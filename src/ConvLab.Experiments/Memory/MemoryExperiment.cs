@@ -36,6 +36,12 @@ public sealed class MemoryExperiment : IExperiment
         bool quick = ctx.Quick;
         long budget = Budget(ctx.Option("budget"));
         string? dataDir = ctx.Option("data");
+        bool measure = ctx.Option("measure") switch
+        {
+            null or "true" => true,
+            "false" => false,
+            var v => throw new ArgumentException($"experiment memory: --set measure={v} must be true or false"),
+        };
 
         // Estimate vs measured: optimizers at a fixed batch, then batch sizes with SGD + momentum.
         var fixedCfg = quick ? ("lenet5", 10, new[] { 1, 28, 28 }, 2) : ("resnet152", 1000, new[] { 3, 224, 224 }, 8);
@@ -45,7 +51,7 @@ public sealed class MemoryExperiment : IExperiment
         foreach (var opt in new[] { "sgd", "momentum", "adam" }) configs.Add(new(fixedCfg.Item1, fixedCfg.Item2, fixedCfg.Item3, opt, fixedCfg.Item4));
         foreach (int b in batches) configs.Add(new(sweepCfg.Item1, sweepCfg.Item2, sweepCfg.Item3, "momentum", b));
         var rows = new JsonArray();
-        var measuredRows = new List<(Config C, long Est, long? Meas)>();
+        var measuredRows = new List<(Config C, long Est, long? Meas, string Note)>();
         long firstStep = Estimate(configs[^batches.Length] with { Batch = 1 });
         if (budget < firstStep)
             throw new ArgumentException($"--budget: {Mb(budget)} is below one training step of {sweepCfg.Item1} at batch 1 (estimated {Mb(firstStep)})");
@@ -68,10 +74,11 @@ public sealed class MemoryExperiment : IExperiment
             long? meas = null;
             string note = "";
             // The measurement needs what the step needs; a configuration over budget is estimated only.
-            if (est <= budget) meas = Measure(ctx, c);
+            if (!measure) note = "not measured (--set measure=false)";
+            else if (est <= budget) (meas, note) = Measure(ctx, c);
             else note = $"estimate {Mb(est)} exceeds the budget {Mb(budget)}; not measured";
             ctx.Log($"{c.Model} {c.Optimizer} batch {c.Batch}: estimated {Mb(est)}, measured {(meas is long m ? Mb(m) : "-")}");
-            measuredRows.Add((c, est, meas));
+            measuredRows.Add((c, est, meas, note));
             rows.Add(new JsonObject
             {
                 ["model"] = c.Model, ["optimizer"] = c.Optimizer, ["batch"] = c.Batch, ["input"] = string.Join("x", c.Input),
@@ -84,7 +91,7 @@ public sealed class MemoryExperiment : IExperiment
         r.Paragraph($"Each measurement is `convlab memory MODEL --measure` in a fresh process (two warm-up steps on a throw-away copy, then the live managed heap plus pooled buffers at the peak of a real step). Budget: {Mb(budget)}" +
             (ctx.Option("budget") == null ? " (this machine's available memory)." : "."));
         r.Table(["model", "optimizer", "batch", "estimated", "measured", "estimate / measured"], measuredRows.Select(x => (IReadOnlyList<string>)
-            [x.C.Model, x.C.Optimizer, x.C.Batch.ToString(CultureInfo.InvariantCulture), Mb(x.Est), x.Meas is long m ? Mb(m) : "not measured", x.Meas is long m2 ? Report.Num((double)x.Est / m2, 3) : "-"]));
+            [x.C.Model, x.C.Optimizer, x.C.Batch.ToString(CultureInfo.InvariantCulture), Mb(x.Est), x.Meas is long m ? Mb(m) : x.Note, x.Meas is long m2 ? Report.Num((double)x.Est / m2, 3) : "-"]));
         var opts = measuredRows.Take(3).ToList();
         if (opts.All(o => o.Meas != null))
             r.Paragraph($"At batch {fixedCfg.Item4}, {fixedCfg.Item1} measures {Mb(opts[0].Meas!.Value)} with plain SGD, {Mb(opts[1].Meas!.Value)} with momentum " +
@@ -119,7 +126,7 @@ public sealed class MemoryExperiment : IExperiment
         int trainCount = Math.Min(train.Count, quick ? 256 : 8_000);
         int epochs = ctx.IntOption("epochs", quick ? 1 : 2, 1, 100);
         int[] runBatches = quick ? [16, 64] : [4, 16, 64, 256];
-        var subset = new Subset(train, trainCount);
+        var subset = new Subset(train, Enumerable.Range(0, trainCount).ToArray());
         var batchRuns = new JsonArray();
         var curves = new List<Series>();
         var summary = new List<(int B, double Lr, double Sec, double Acc, double Ips, bool Diverged)>();
@@ -155,7 +162,9 @@ public sealed class MemoryExperiment : IExperiment
         r.Table(["batch", "lr", "seconds", "images/s", "final training accuracy"], summary.Select(x => (IReadOnlyList<string>)
             [x.B.ToString(CultureInfo.InvariantCulture), Report.Num(x.Lr, 3), Report.Num(x.Sec, 3), Report.Num(x.Ips, 4), x.Diverged ? "diverged" : Report.Percent(x.Acc)]));
         r.Paragraph($"Fastest: batch {fastest.B} ({Report.Num(fastest.Sec, 3)} s, {Report.Num(fastest.Ips, 4)} images/s against {Report.Num(summary.MinBy(x => x.Ips).Ips, 4)} at batch {summary.MinBy(x => x.Ips).B}): " +
-            "larger batches amortise the per-step overhead and make bigger, more efficient matrix products. " +
+            (fastest.B == runBatches.Max()
+                ? "throughput grew with every larger batch, as each step's fixed overhead is shared by more images and the matrix products get larger. "
+                : $"throughput grew up to batch {fastest.B} and fell at larger batches on this run, so past that size a step's cost grew faster than its images. ") +
             $"Most accurate after the same epochs: batch {best.B} ({Report.Percent(best.Acc)}), " +
             (best.B < runBatches.Max() ? "because smaller batches take more update steps per epoch, which the linear learning-rate scaling does not fully make up for." : "because the scaled learning rate made its fewer, larger steps as effective as many small ones here."));
     }
@@ -188,8 +197,11 @@ public sealed class MemoryExperiment : IExperiment
 
     private static long Estimate(Config c) => Summary.Of(Zoo.Create(c.Model, c.Classes), c.Input, c.Batch, c.Optimizer).Memory.TotalBytes;
 
-    /// <summary>Runs <c>convlab memory ... --measure --format json</c> as a child of the running CLI and reads its <c>measured_bytes</c>.</summary>
-    private static long Measure(ExperimentContext ctx, Config c)
+    /// <summary>
+    /// Runs <c>convlab memory ... --measure --format json</c> as a child of the running CLI and reads its <c>measured_bytes</c>;
+    /// a child that fails (killed by the kernel when memory runs out, for one) leaves the row unmeasured with the reason.
+    /// </summary>
+    private static (long? Bytes, string Note) Measure(ExperimentContext ctx, Config c)
     {
         var entry = Assembly.GetEntryAssembly()?.Location;
         var host = Environment.ProcessPath;
@@ -207,9 +219,12 @@ public sealed class MemoryExperiment : IExperiment
         var stderr = p.StandardError.ReadToEndAsync();
         p.WaitForExit();
         if (p.ExitCode != 0)
-            throw new InvalidOperationException($"experiment memory: measuring {c.Model} batch {c.Batch} ({c.Optimizer}) failed: {(stdout.Result + stderr.Result).Trim().Split('\n')[^1]}");
+        {
+            string said = (stdout.Result + stderr.Result).Trim();
+            return (null, $"measurement failed: exit code {p.ExitCode}" + (said.Length > 0 ? ": " + said.Split('\n')[^1] : p.ExitCode == 137 ? " (killed, most likely out of memory)" : " (no output)"));
+        }
         using var doc = JsonDocument.Parse(stdout.Result);
-        return doc.RootElement.GetProperty("memory").GetProperty("measured_bytes").GetInt64();
+        return (doc.RootElement.GetProperty("memory").GetProperty("measured_bytes").GetInt64(), "");
     }
 
     private static (IDataset Train, string Description, int Channels) Data(ExperimentContext ctx, string? dir)
@@ -225,13 +240,6 @@ public sealed class MemoryExperiment : IExperiment
     {
         public override Tensor Apply(Tensor sample, Generator generator) =>
             F.Interpolate(sample.Unsqueeze(0), size: [32, 32], mode: "bilinear", alignCorners: false).Squeeze(0);
-    }
-
-    private sealed class Subset(IDataset inner, int count) : IDataset
-    {
-        public int Count => count;
-
-        public (Tensor Input, long Label) Get(int index) => inner.Get(index);
     }
 
     /// <summary>Running training accuracy against wall time, sampled about 40 times per epoch.</summary>
