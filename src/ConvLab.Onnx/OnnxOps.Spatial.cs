@@ -134,8 +134,8 @@ internal static partial class OnnxOps
             return [MaxPool(n, [ints.To(DType.Float64)], training, limit)[0]!.To(DType.Int64)];
         var input = FloatIn(n, x, 0);
         CheckSpatial(n, input);
-        if (n.Outputs.Length > 1 && n.Outputs[1] != "") throw n.Error("the Indices output is not supported");
-        if (n.Int("storage_order", 0) != 0) throw n.Error("storage_order 1 is not supported");
+        bool indices = n.Outputs.Length > 1 && n.Outputs[1] != "";
+        bool columnMajor = n.Int("storage_order", 0) != 0;
         int nd = input.Rank - 2;
         var k = n.IntArray("kernel_shape", 1) ?? throw n.Error("kernel_shape is required");
         if (k.Length != nd) throw n.Error($"kernel_shape has {k.Length} values for {nd} spatial dimensions");
@@ -144,15 +144,51 @@ internal static partial class OnnxOps
         var (pb, pe) = Pads(n, Spatial(input), k, s, d);
         if (!pb.SequenceEqual(pe) || pb.Where((p, i) => p > k[i] / 2).Any())
         {
+            // Indices would then point into the padded copy, not the input ONNX numbers.
+            if (indices) throw n.Error("the Indices output with asymmetric or wide pads is not supported");
             input = F.Pad(input, FPad(pb, pe), "constant", double.NegativeInfinity);
             pb = new int[nd];
         }
-        return [nd switch
+        if (!indices)
+            return [nd switch
+            {
+                1 => F.MaxPool1d(input, k, s, pb, d, ceil),
+                2 => F.MaxPool2d(input, k, s, pb, d, ceil),
+                _ => F.MaxPool3d(input, k, s, pb, d, ceil),
+            }];
+        var (y, local) = nd switch
         {
-            1 => F.MaxPool1d(input, k, s, pb, d, ceil),
-            2 => F.MaxPool2d(input, k, s, pb, d, ceil),
-            _ => F.MaxPool3d(input, k, s, pb, d, ceil),
-        }];
+            1 => F.MaxPool1dWithIndices(input, k, s, pb, d, ceil),
+            2 => F.MaxPool2dWithIndices(input, k, s, pb, d, ceil),
+            _ => F.MaxPool3dWithIndices(input, k, s, pb, d, ceil),
+        };
+        return [y, FlatIndices(local, input, columnMajor)];
+    }
+
+    /// <summary>
+    /// ConvLab's (and PyTorch's) pooling indices count row-major within each (batch, channel) plane; ONNX's count over
+    /// the whole input, and with <c>storage_order</c> 1 the plane is numbered column-major (first spatial axis fastest).
+    /// </summary>
+    private static Tensor FlatIndices(Tensor local, Tensor input, bool columnMajor)
+    {
+        var idx = local.ToInt64Array();
+        var dims = Enumerable.Range(2, input.Rank - 2).Select(input.Size).ToArray();
+        long plane = dims.Aggregate(1L, (a, b) => a * b);
+        int planes = input.Size(0) * input.Size(1), perPlane = planes == 0 ? 0 : idx.Length / planes;
+        for (int i = 0; i < idx.Length; i++)
+        {
+            long p = idx[i];
+            if (columnMajor)
+            {
+                long q = 0, scale = 1;
+                var coord = new long[dims.Length];
+                for (int a = dims.Length - 1; a >= 0; a--) { coord[a] = p % dims[a]; p /= dims[a]; }
+                for (int a = 0; a < dims.Length; a++) { q += coord[a] * scale; scale *= dims[a]; }
+                p = q;
+            }
+            idx[i] = p + i / perPlane * plane;
+        }
+        return Tensor.FromArray(idx, local.Shape.ToArray());
     }
 
     private static Tensor?[] AveragePool(OnnxNode n, Tensor?[] x, bool training, long limit)

@@ -28,8 +28,6 @@ public class OnnxBackendNodeTests
     {
         ["test_identity_opt"] = "optional-type input (not a tensor)",
         ["test_identity_sequence"] = "sequence-type input (not a tensor)",
-        ["test_maxpool_with_argmax_2d_precomputed_pads"] = "MaxPool's Indices output",
-        ["test_maxpool_with_argmax_2d_precomputed_strides"] = "MaxPool's Indices output",
         ["test_resize_tf_crop_and_resize"] = "tf_crop_and_resize coordinates",
         ["test_resize_downsample_scales_cubic"] = "cubic mode",
         ["test_resize_downsample_scales_cubic_A_n0p5_exclude_outside"] = "cubic mode",
