@@ -74,6 +74,12 @@ log.WriteLine($"load average at end: {loadEnd}");
 double peakEnd = FmaPeak.Measure(threads);
 log.WriteLine($"FMA peak at end: {peakEnd:F1} GFLOP/s" + (peakEnd > peak ? "; % peak above used the start figure" : ""));
 peak = Math.Max(peak, peakEnd);
+// A case faster than the FMA peak means the peak loop (or a FLOP count) is wrong: every "% of peak" and target line
+// would be too, so the run says so and fails instead of printing them as if they held.
+var aboveRoof = results.Where(r => r.Case.Flops > 0 && Math.Max(r.GFlops, r.PeerGFlops) > 1.02 * peak).ToList();
+foreach (var r in aboveRoof)
+    Console.Error.WriteLine($"ConvLab.Bench: ERROR: {r.Case.Name} runs at {Math.Max(r.GFlops, r.PeerGFlops):F1} GFLOP/s, above the measured " +
+                            $"FMA peak {peak:F1} GFLOP/s ({FmaPeak.Isa}): the peak loop or the case's FLOP count is wrong on this machine");
 string jsonDoc = Report.Json(results, peak, cpu, threads, repeats, torchVersion, loadStart, loadEnd);
 if (jsonOut is not null) ConvLab.IO.AtomicFile.Write(jsonOut, s => s.Write(System.Text.Encoding.UTF8.GetBytes(jsonDoc + "\n")));
 if (format == "json")
@@ -84,4 +90,4 @@ else if (format == "markdown")
                       Report.Markdown(results, peak));
 else
     log.WriteLine("\n" + Report.Legend);
-return 0;
+return aboveRoof.Count > 0 ? 3 : 0;
