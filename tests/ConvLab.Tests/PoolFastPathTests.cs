@@ -1,3 +1,4 @@
+using ConvLab.Autograd.Nodes;
 using ConvLab.Kernels;
 using ConvLab.NN;
 using ConvLab.NN.Functional;
@@ -9,12 +10,18 @@ namespace ConvLab.Tests;
 /// <summary>The plain 2-d max-pool kernel (SIMD rows, byte argmax taps) against the generic window loop.</summary>
 public class PoolFastPathTests
 {
-    private sealed record Case(int N, int C, int Kh, int Kw, int Sh, int Sw, int H, int W, bool Ceil, bool F64, uint Seed)
+    private sealed record Case(int N, int C, int Kh, int Kw, int Sh, int Sw, int H, int W, bool Ceil, bool F64, uint Seed, int Ph = 0, int Pw = 0)
     {
-        public override string ToString() => $"x=[{N},{C},{H},{W}] k=[{Kh},{Kw}] s=[{Sh},{Sw}] ceil={Ceil} f64={F64}";
+        public override string ToString() => $"x=[{N},{C},{H},{W}] k=[{Kh},{Kw}] s=[{Sh},{Sw}] p=[{Ph},{Pw}] ceil={Ceil} f64={F64}";
     }
 
-    private static readonly Gen<Case> CaseGen =
+    /// <summary>Max-pool cases with padding up to half the kernel (PyTorch's limit): the −∞-padded route of the plain kernel.</summary>
+    private static Gen<Case> PaddedGen =>
+        Gen.Select(CaseGen(), Gen.Int[0, 2].Array[2]).Select((c, p) => c with { Ph = Math.Min(p[0], c.Kh / 2), Pw = Math.Min(p[1], c.Kw / 2) });
+
+    private static Gen<Case> CaseGen() => CaseGenValue;
+
+    private static readonly Gen<Case> CaseGenValue =
         Gen.Select(Gen.Int[1, 3], Gen.Int[1, 4], Gen.Int[1, 3].Array[2], Gen.Int[1, 3].Array[2], Gen.Int[0, 19].Array[2], Gen.Bool, Gen.Bool, Gen.UInt)
            .Select((n, c, k, s, extra, ceil, f64, seed) => new Case(n, c, k[0], k[1], s[0], s[1], k[0] + extra[0], k[1] + extra[1], ceil, f64, seed));
 
@@ -39,10 +46,10 @@ public class PoolFastPathTests
             Tensor y; long[] idx = [];
             if (withIndices)
             {
-                var (o, i) = F.MaxPool2dWithIndices(x, [c.Kh, c.Kw], [c.Sh, c.Sw], ceilMode: c.Ceil);
+                var (o, i) = F.MaxPool2dWithIndices(x, [c.Kh, c.Kw], [c.Sh, c.Sw], [c.Ph, c.Pw], ceilMode: c.Ceil);
                 (y, idx) = (o, i.Contiguous().Buffer<long>()[..o.Numel]);
             }
-            else y = new MaxPool2d([c.Kh, c.Kw], [c.Sh, c.Sw], ceilMode: c.Ceil).Forward(x);
+            else y = new MaxPool2d([c.Kh, c.Kw], [c.Sh, c.Sw], [c.Ph, c.Pw], ceilMode: c.Ceil).Forward(x);
             y.Backward(gy);
             return (y.ToDoubleArray(), idx, x.Grad!.ToDoubleArray());
         }
@@ -53,7 +60,7 @@ public class PoolFastPathTests
     public void FastPathMatchesGenericLoop()
     {
         int plainHits = 0;
-        CaseGen.Sample(c =>
+        CaseGen().Sample(c =>
         {
             var x = Input(c);
             var yShape = F.MaxPool2d(x, [c.Kh, c.Kw], [c.Sh, c.Sw], ceilMode: c.Ceil).Shape.ToArray();
@@ -73,9 +80,41 @@ public class PoolFastPathTests
     }
 
     [Fact]
+    public void PaddedFastPathMatchesGenericLoop()
+    {
+        int paddedHits = 0;
+        PaddedGen.Sample(c =>
+        {
+            if (c.Ph + c.Pw > 0 && new MaxPool2d([c.Kh, c.Kw], [c.Sh, c.Sw], [c.Ph, c.Pw], ceilMode: c.Ceil).Forward(Tensor.Ones([1, 1, c.H, c.W]).RequiresGrad_()).GradFn is MaxPool2dTapsBackward)
+                Interlocked.Increment(ref paddedHits);
+            var x = Input(c);
+            var yShape = F.MaxPool2d(x, [c.Kh, c.Kw], [c.Sh, c.Sw], [c.Ph, c.Pw], ceilMode: c.Ceil).Shape.ToArray();
+            var gy = Tensor.Randn(yShape, new Generator(c.Seed), dtype: x.DType);
+            foreach (bool withIndices in new[] { false, true })
+            {
+                var fast = Run(c, x, gy, true, withIndices);
+                var slow = Run(c, x, gy, false, withIndices);
+                Assert.Equal(slow.Y.Select(BitConverter.DoubleToInt64Bits), fast.Y.Select(BitConverter.DoubleToInt64Bits));
+                Assert.Equal(slow.Idx, fast.Idx);
+                Assert.Equal(slow.Gx.Select(BitConverter.DoubleToInt64Bits), fast.Gx.Select(BitConverter.DoubleToInt64Bits));
+            }
+        }, iter: 150);
+        Assert.True(paddedHits > 20, $"only {paddedHits} padded cases took the padded plain route");
+    }
+
+    [Fact]
+    public void PaddedFastPathGradCheck()
+    {
+        var perm = Tensor.RandPerm(2 * 3 * 9 * 11, new Generator(8)).ToDoubleArray();
+        var x = Tensor.FromArray(perm, 2, 3, 9, 11).RequiresGrad_();
+        TestUtil.AssertGradCheck(t => F.MaxPool2d(t[0], [3, 3], [2, 2], [1, 1]), [x]);
+        TestUtil.AssertGradCheck(t => F.MaxPool2d(t[0], [3, 2], [2, 2], [1, 0], ceilMode: true), [x]);
+    }
+
+    [Fact]
     public void AvgFastPathMatchesGenericLoopBitForBit()
     {
-        CaseGen.Sample(c =>
+        CaseGen().Sample(c =>
         {
             var x0 = Tensor.Randn([c.N, c.C, c.H, c.W], new Generator(c.Seed), dtype: c.F64 ? DType.Float64 : DType.Float32);
             var yShape = F.AvgPool2d(x0, [c.Kh, c.Kw], [c.Sh, c.Sw], ceilMode: c.Ceil).Shape.ToArray();

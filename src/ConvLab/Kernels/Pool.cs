@@ -223,6 +223,22 @@ internal static class Pool
         });
     }
 
+    /// <summary>
+    /// Flat input-plane indices from <see cref="MaxForward2d{T}"/>'s taps over a plane padded by (top, left):
+    /// <paramref name="w"/> is the unpadded pooling, whose input plane the indices address.
+    /// </summary>
+    public static void PaddedTapIndices(byte[] taps, long[] idx, int planes, PoolWindows w, (int Kh, int Kw, int Sh, int Sw) g, int top, int left)
+    {
+        int OH = w.Out[1], OW = w.Out[2], W = w.In[2];
+        for (int p = 0, o = 0; p < planes; p++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++, o++)
+                {
+                    int t = taps[o];
+                    idx[o] = (long)(oh * g.Sh + t / g.Kw - top) * W + ow * g.Sw + t % g.Kw - left;
+                }
+    }
+
     private static void StoreTaps<T>(Vector256<T> tap, Span<byte> taps) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (typeof(T) == typeof(float))

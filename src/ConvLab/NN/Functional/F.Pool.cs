@@ -155,7 +155,8 @@ public static partial class F
                 throw new ArgumentException($"{op}: window {c} of spatial dim {i} covers only padding (kernel_size {k[i]}, dilation {d[i]}, padding {p[i]}, input {spatial[i]})");
         }
         if (input.IsMeta) return MetaMaxPool(op, input, lead, w, nd, k, s, p, d);
-        var r = MaxPoolRun(op, input, x, lead, planes, w, nd, wantIndices);
+        var padded = nd == 2 && d[0] == 1 && d[1] == 1 ? PaddedPlain2d(w, k, s, p) : null;
+        var r = MaxPoolRun(op, input, x, lead, planes, w, nd, wantIndices, padded);
         Analysis.OpRecorder.Record(r.Output, op, [input], ("kernel_size", k), ("stride", s), ("padding", p), ("dilation", d), ("ceil_mode", ceilMode));
         return r;
     }
@@ -176,10 +177,33 @@ public static partial class F
         return r;
     }
 
-    private static (Tensor Output, Tensor Indices) MaxPoolRun(string op, Tensor input, Tensor x, int[] lead, int planes, PoolWindows w, int nd, bool wantIndices)
+    /// <summary>
+    /// For 2-d windows clipped by padding or by ceil_mode's partial last window: the windows of the same pooling over
+    /// the input surrounded by −∞, which are all full blocks, so the plain SIMD kernel serves them. Null when the plain
+    /// kernel applies as it is or not even then.
+    /// </summary>
+    private static MaxPadding? PaddedPlain2d(PoolWindows w, int[] k, int[] s, int[] p)
+    {
+        if (Pool.Plain2d(w) != null) return null;
+        int h2 = (w.Out[1] - 1) * s[0] + k[0], w2 = (w.Out[2] - 1) * s[1] + k[1];
+        var full = PoolWindows.Sliding([h2, w2], [w.Out[1], w.Out[2]], k, s, [0, 0], [1, 1], true);
+        return Pool.Plain2d(full) is { } g
+            ? new(full, g, Kernels.Pad.IndexMap(w.In[1], p[0], h2 - p[0] - w.In[1], PadMode.Constant), Kernels.Pad.IndexMap(w.In[2], p[1], w2 - p[1] - w.In[2], PadMode.Constant), p[0], p[1])
+            : null;
+    }
+
+    private static (Tensor Output, Tensor Indices) MaxPoolRun(string op, Tensor input, Tensor x, int[] lead, int planes, PoolWindows w, int nd, bool wantIndices, MaxPadding? padded = null)
     {
         var outShape = PoolOutShape(lead, w, nd);
         var y = Tensor.Zeros(outShape, x.DType);
+        if (padded != null && PaddedMaxPool(x, y, planes, w, padded, wantIndices) is { } taps2)
+        {
+            var ind = wantIndices ? Tensor.Zeros(outShape, DType.Int64) : null;
+            if (ind != null) Pool.PaddedTapIndices(taps2, ind.Buffer<long>(), planes, w, padded.Geometry, padded.Top, padded.Left);
+            if (Engine.WillRecord(input))
+                Engine.Record(y, new MaxPool2dTapsBackward(PoolNodeName(op), taps2, input.Shape.ToArray(), planes, padded.Full, padded.Geometry, padded), input);
+            return (y, ind!);
+        }
         if (Pool.Plain2d(w) is { } g)
         {
             // Byte taps within the window are all the backward needs: 1/8 of the int64 indices' traffic.
@@ -201,6 +225,33 @@ public static partial class F
         if (Engine.WillRecord(input))
             Engine.Record(y, new MaxPoolBackward(PoolNodeName(op), idx, input.Shape.ToArray(), planes, w), input);
         return (y, idx);
+    }
+
+    /// <summary>
+    /// Max pooling through the −∞-padded copy of <paramref name="x"/> (<see cref="PaddedPlain2d"/>); the window taps, or
+    /// null when some output is −∞: such a window may hold only −∞ inputs, whose argmax PyTorch puts on the first real
+    /// tap while the padded copy would put it on padding, so the caller takes the generic loop instead.
+    /// </summary>
+    private static byte[]? PaddedMaxPool(Tensor x, Tensor y, int planes, PoolWindows w, MaxPadding pad, bool wantIndices)
+    {
+        int plane2 = pad.Full.InPlane;
+        var taps = StorageRecycler.Take<byte>(y.Numel);
+        int[] inSize = [w.In[1], w.In[2]];
+        if (x.DType == DType.Float32)
+        {
+            var xp = StorageRecycler.Take<float>(planes * plane2, clear: false);
+            Kernels.Pad.Transfer(false, x.Buffer<float>(), x.StorageOffset, xp, 0, planes, inSize, [pad.RowMap, pad.ColMap], float.NegativeInfinity);
+            Pool.MaxForward2d(xp, 0, y.Buffer<float>(), taps, null, planes, pad.Full, pad.Geometry);
+            if (Array.IndexOf(y.Buffer<float>(), float.NegativeInfinity, 0, y.Numel) >= 0) return null;
+        }
+        else
+        {
+            var xp = StorageRecycler.Take<double>(planes * plane2, clear: false);
+            Kernels.Pad.Transfer(false, x.Buffer<double>(), x.StorageOffset, xp, 0, planes, inSize, [pad.RowMap, pad.ColMap], double.NegativeInfinity);
+            Pool.MaxForward2d(xp, 0, y.Buffer<double>(), taps, null, planes, pad.Full, pad.Geometry);
+            if (Array.IndexOf(y.Buffer<double>(), double.NegativeInfinity, 0, y.Numel) >= 0) return null;
+        }
+        return taps;
     }
 
     private static Tensor AvgPoolNd(string op, int nd, Tensor input, int[] kernelSize, int[]? stride, int[]? padding, bool ceilMode, bool countIncludePad, int? divisorOverride)
