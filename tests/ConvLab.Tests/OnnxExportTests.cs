@@ -68,21 +68,26 @@ public class OnnxExportTests
         finally { File.Delete(file); }
     }
 
-    [Fact]
-    public void ExportWithPyTorchWeightsReproducesPyTorchInOnnxRuntime()
+    [Theory]
+    [InlineData("squeezenet1_1")]
+    [InlineData("tiny_unet")]
+    public void ExportWithPyTorchWeightsReproducesPyTorchInOnnxRuntime(string name)
     {
-        // squeezenet1_1.pth from torch.save → ConvLab → ONNX → ONNX Runtime gives PyTorch's own output.
-        var f = OnnxImportTests.Fixtures().Single(x => x.Name == "squeezenet1_1");
-        var model = Zoo.Create("squeezenet1_1", 1000);
-        model.LoadStateDict(IO.WeightsFile.Load(Path.Combine(OnnxImportTests.InteropDir, "squeezenet1_1.pth")));
-        var file = TempFile("squeezenet");
+        // NAME.pth from torch.save → ConvLab → ONNX → ONNX Runtime gives PyTorch's own output. tiny_unet puts reflect
+        // padding, both resize modes, average pooling, a transposed conv and a skip concat through the exporter.
+        var f = OnnxImportTests.Fixtures().Single(x => x.Name == name);
+        var model = PthTests.FixtureModel(name, f.OutputShape[1]);
+        var (missing, unexpected) = model.LoadStateDict(IO.WeightsFile.Load(Path.Combine(OnnxImportTests.InteropDir, name + ".pth")));
+        Assert.Empty(missing);
+        Assert.Empty(unexpected);
+        var file = TempFile(name);
         try
         {
             OnnxExport.Export(model, f.InputShape[1..], file);
             var (ort, shape) = RunOrt(file, Tensor.FromArray(f.Input, f.InputShape));
             Assert.Equal(f.OutputShape, shape);
             double rel = OnnxImportTests.RelativeError(ort, f.Output);
-            Assert.True(rel <= 1e-4, $"ORT vs PyTorch max |diff| / max |output| = {rel:E2}");
+            Assert.True(rel <= 1e-4, $"{name}: ORT vs PyTorch max |diff| / max |output| = {rel:E2}");
         }
         finally { File.Delete(file); }
     }
