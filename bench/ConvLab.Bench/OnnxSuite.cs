@@ -67,6 +67,7 @@ static class OnnxSuite
             var recycler = new StorageRecycler();
             return () => Suites.Recycled(recycler, () => { using var _ = new NoGrad(); return module.Forward(x).ToArray(); });
         }
+        if (against == null && Environment.GetEnvironmentVariable("CONVLAB_BENCH_PROFILE") == "1") Profile(name, file, x, threads);
         var runC = MakeRunner(side);
         Func<float[]> runPeer;
         string peerName;
@@ -86,5 +87,50 @@ static class OnnxSuite
         }
         File.Delete(file);
         return new Case("onnx", name, flops, n, () => runC(), () => runPeer(), () => Runner.RelErr(runC(), runPeer())) { PeerName = peerName };
+    }
+
+    /// <summary>
+    /// Where the time goes, per op type: ConvLab's fused import (wall time per node) and ONNX Runtime's own profile
+    /// (kernel time per node, after its graph rewrites), each the mean of a few forwards after one warm-up; to stderr.
+    /// </summary>
+    private static void Profile(string name, string file, Tensor x, int threads)
+    {
+        const int runs = 3;
+        var m = OnnxModule.Load(file);
+        m.Eval();
+        m.FuseForInference();
+        var recycler = new StorageRecycler();
+        Suites.Recycled(recycler, () => { using var _ = new NoGrad(); return m.Forward(x).ToArray(); });
+        m.OpSeconds = [];
+        for (int r = 0; r < runs; r++) Suites.Recycled(recycler, () => { using var _ = new NoGrad(); return m.Forward(x).ToArray(); });
+        var mine = m.OpSeconds.ToDictionary(kv => kv.Key, kv => kv.Value * 1e3 / runs);
+
+        var options = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL, EnableProfiling = true,
+            ProfileOutputPathPrefix = Path.Combine(Path.GetTempPath(), "convlab-bench-ort-profile") };
+        string trace;
+        using (var session = new InferenceSession(file, options))
+        {
+            var inputs = new List<NamedOnnxValue> { NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), new DenseTensor<float>(x.ToArray(), x.Shape.ToArray())) };
+            for (int r = 0; r <= runs; r++) { using var _ = session.Run(inputs); }
+            trace = session.EndProfiling();
+        }
+        // Chrome-trace events: a node's kernel time is "<node>_kernel_time" with its op in args.op_name, once per run; the
+        // first run (warm-up) of each node is dropped.
+        var ort = new Dictionary<string, double>();
+        using (var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(trace)))
+        {
+            var events = doc.RootElement.EnumerateArray()
+                .Where(e => e.TryGetProperty("cat", out var cat) && cat.GetString() == "Node" && e.GetProperty("name").GetString()!.EndsWith("_kernel_time", StringComparison.Ordinal))
+                .Select(e => (Node: e.GetProperty("name").GetString()!, Op: e.GetProperty("args").GetProperty("op_name").GetString()!, Ts: e.GetProperty("ts").GetDouble(), Ms: e.GetProperty("dur").GetDouble() / 1e3));
+            foreach (var node in events.GroupBy(e => e.Node))
+                foreach (var e in node.OrderBy(e => e.Ts).Skip(1)) ort[e.Op] = ort.GetValueOrDefault(e.Op) + e.Ms / runs;
+        }
+        File.Delete(trace);
+        static string Table(Dictionary<string, double> ms)
+        {
+            double total = ms.Values.Sum();
+            return $"{total:F1} ms: " + string.Join(", ", ms.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value:F1} ({100 * kv.Value / total:F0}%)"));
+        }
+        Console.Error.WriteLine($"profile {name}\n  ConvLab fused import {Table(mine)}\n  ONNX Runtime         {Table(ort)}");
     }
 }

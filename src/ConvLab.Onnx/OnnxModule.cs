@@ -231,6 +231,9 @@ public sealed class OnnxModule : Module
         catch (ArgumentException e) { throw new InvalidDataException($"{path}: {e.Message}", e); }
     }
 
+    /// <summary>When set, <see cref="Run"/> adds each node's wall time in seconds under its op type (the bench's profile).</summary>
+    internal Dictionary<string, double>? OpSeconds { get; set; }
+
     /// <summary>Runs the graph on its first input and returns its first output.</summary>
     public override Tensor Forward(Tensor input) => Run([input])[0];
 
@@ -247,6 +250,7 @@ public sealed class OnnxModule : Module
         for (int i = 0; i < inputs.Count; i++) values[_inputs[i]] = inputs[i];
         foreach (var n in _nodes)
         {
+            long started = OpSeconds != null ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
             Tensor?[] ins = n.Inputs.Select(i => i == "" ? null : values[i]).ToArray();
             Tensor?[] outs;
             try { outs = OnnxOps.Run(n, ins, Training, _limit); }
@@ -256,6 +260,8 @@ public sealed class OnnxModule : Module
             }
             for (int o = 0; o < n.Outputs.Length && o < outs.Length; o++)
                 if (n.Outputs[o] != "" && outs[o] is { } v) values[n.Outputs[o]] = v;
+            if (OpSeconds != null)
+                OpSeconds[n.OpType] = OpSeconds.GetValueOrDefault(n.OpType) + System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
         }
         return _outputs.Select(o => values.TryGetValue(o, out var v) ? v : throw new ArgumentException($"onnx: output '{o}' was not computed")).ToArray();
     }
