@@ -8,6 +8,13 @@ internal sealed class OnnxNode
 {
     private readonly Dictionary<string, AttributeProto> _attrs = [];
 
+    private OnnxNode(OnnxNode from, string[] inputs, string[] outputs)
+    {
+        OpType = from.OpType; Domain = from.Domain; Name = from.Name; File = from.File; Opset = from.Opset;
+        Inputs = inputs; Outputs = outputs;
+        _attrs = from._attrs;
+    }
+
     public OnnxNode(NodeProto n, int index, string file, long opset)
     {
         OpType = n.OpType;
@@ -19,6 +26,9 @@ internal sealed class OnnxNode
         Opset = opset;
         foreach (var a in n.Attribute) _attrs[a.Name] = a;
     }
+
+    /// <summary>The same node reading and writing other values (graph rewrites).</summary>
+    public OnnxNode Rewired(string[] inputs, string[] outputs) => new(this, inputs, outputs);
 
     public string OpType { get; }
     public string Domain { get; }

@@ -43,6 +43,7 @@ internal static partial class OnnxOps
         ["Abs"] = (n, x, _, _) => [Unary(n, In(n, x, 0), t => t.Abs(), Math.Abs)],
         ["Sqrt"] = (n, x, _, _) => [FloatIn(n, x, 0).Sqrt()],
         ["Exp"] = (n, x, _, _) => [FloatIn(n, x, 0).Exp()],
+        ["Erf"] = (n, x, _, _) => [Erf(FloatIn(n, x, 0))],
         ["Log"] = (n, x, _, _) => [FloatIn(n, x, 0).Log()],
         ["Pow"] = (n, x, _, _) => [FloatIn(n, x, 0).Pow(In(n, x, 1) is { Numel: 1 } e ? e.Item() : throw n.Error("only a scalar exponent is supported"))],
         ["Concat"] = Concat,
@@ -90,6 +91,17 @@ internal static partial class OnnxOps
         "Add" or "Sub" or "Mul" or "Div" or "PRelu" => true,
         _ => null,
     };
+
+    /// <summary>
+    /// erf, which ConvLab's own GELU export writes (0.5·x·(1 + erf(x/√2))): values from the kernel GELU uses, gradient
+    /// 2/√π·e^(−x²).
+    /// </summary>
+    private static Tensor Erf(Tensor x)
+    {
+        var y = Tensor.FromArray(x.Contiguous().ToDoubleArray().Select(Kernels.Activation.Erf).ToArray(), x.Shape.ToArray()).To(x.DType);
+        if (!Autograd.Engine.WillRecord(x)) return y;
+        return Autograd.Engine.Record(y, new Autograd.FuncNode("ErfBackward", g => [g.Mul(x.Pow(2).Neg().Exp().MulScalar(2 / Math.Sqrt(Math.PI)))]), x);
+    }
 
     /// <summary>Runs one node.</summary>
     internal static Tensor?[] Run(OnnxNode n, Tensor?[] inputs, bool training, long limit) => Ops[n.OpType](n, inputs, training, limit);

@@ -58,6 +58,33 @@ public class OnnxCliTests
     }
 
     [Fact]
+    public void TrainedRunExportsAndOnnxRuntimeGivesTheRunsOutput()
+    {
+        // convlab train → convlab export RUN (the run's own model, weights and input shape) → ONNX Runtime.
+        var dir = TempDir();
+        try
+        {
+            var run = Path.Combine(dir, "run");
+            var (code, text) = TrainCliTests.Convlab("train", "--data", "embedded", "--epochs", "1", "--limit-train", "64", "--limit-test", "32",
+                "--batch-size", "32", "--threads", "2", "--out", run);
+            Assert.True(code == 0, text);
+            var onnx = Path.Combine(dir, "run.onnx");
+            (code, text) = CliTests.Convlab("export", run, "--onnx", onnx);
+            Assert.True(code == 0, text);
+            Assert.Contains("input [batch, 1, 28, 28]", text);
+            var model = Cli.RunFolder.LoadModel(run, Cli.RunFolder.ReadMetrics(run));
+            var x = Tensor.Randn([3, 1, 28, 28], new Generator(12));
+            Tensor expected;
+            using (new Autograd.NoGrad()) expected = model.Forward(x);
+            var (ort, shape) = OnnxExportTests.RunOrt(onnx, x);
+            Assert.Equal(expected.Shape.ToArray(), shape);
+            double rel = OnnxImportTests.RelativeError(ort, expected.ToArray());
+            Assert.True(rel <= 1e-4, $"ORT vs the run's model: max |diff| / max |output| = {rel:E2}");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void BadInputsGiveOneLineAndNonZeroExit()
     {
         var dir = TempDir();

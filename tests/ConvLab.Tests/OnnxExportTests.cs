@@ -68,21 +68,96 @@ public class OnnxExportTests
         finally { File.Delete(file); }
     }
 
-    [Fact]
-    public void ExportWithPyTorchWeightsReproducesPyTorchInOnnxRuntime()
+    [Theory]
+    [InlineData("squeezenet1_1")]
+    [InlineData("tiny_unet")]
+    public void ExportWithPyTorchWeightsReproducesPyTorchInOnnxRuntime(string name)
     {
-        // squeezenet1_1.pth from torch.save → ConvLab → ONNX → ONNX Runtime gives PyTorch's own output.
-        var f = OnnxImportTests.Fixtures().Single(x => x.Name == "squeezenet1_1");
-        var model = Zoo.Create("squeezenet1_1", 1000);
-        model.LoadStateDict(IO.WeightsFile.Load(Path.Combine(OnnxImportTests.InteropDir, "squeezenet1_1.pth")));
-        var file = TempFile("squeezenet");
+        // NAME.pth from torch.save → ConvLab → ONNX → ONNX Runtime gives PyTorch's own output. tiny_unet puts reflect
+        // padding, both resize modes, average pooling, a transposed conv and a skip concat through the exporter.
+        var f = OnnxImportTests.Fixtures().Single(x => x.Name == name);
+        var model = PthTests.FixtureModel(name, f.OutputShape[1]);
+        var (missing, unexpected) = model.LoadStateDict(IO.WeightsFile.Load(Path.Combine(OnnxImportTests.InteropDir, name + ".pth")));
+        Assert.Empty(missing);
+        Assert.Empty(unexpected);
+        var file = TempFile(name);
         try
         {
             OnnxExport.Export(model, f.InputShape[1..], file);
             var (ort, shape) = RunOrt(file, Tensor.FromArray(f.Input, f.InputShape));
             Assert.Equal(f.OutputShape, shape);
             double rel = OnnxImportTests.RelativeError(ort, f.Output);
-            Assert.True(rel <= 1e-4, $"ORT vs PyTorch max |diff| / max |output| = {rel:E2}");
+            Assert.True(rel <= 1e-4, $"{name}: ORT vs PyTorch max |diff| / max |output| = {rel:E2}");
+        }
+        finally { File.Delete(file); }
+    }
+
+    /// <summary>Layers no zoo model has, each exported after a convolution.</summary>
+    private static NN.Module Layer(string name) => name switch
+    {
+        "sigmoid" => new NN.Sigmoid(),
+        "tanh" => new NN.Tanh(),
+        "hardswish" => new NN.Hardswish(),
+        "hardsigmoid" => new NN.Hardsigmoid(),
+        "relu6" => new NN.ReLU6(),
+        "silu" => new NN.SiLU(),
+        "elu" => new NN.ELU(0.7),
+        "softplus" => new NN.Softplus(),
+        "gelu" => new NN.GELU(),
+        "leaky_relu" => new NN.LeakyReLU(0.2),
+        "softmax" => new NN.Softmax(1),
+        "log_softmax" => new NN.LogSoftmax(1),
+        "avg_pool_padded_exclude" => new NN.AvgPool2d([3], [2], [1], countIncludePad: false),
+        "avg_pool_padded_include" => new NN.AvgPool2d([3], [2], [1], ceilMode: true),
+        "max_pool_dilated" => new NN.MaxPool2d([2], [1], dilation: [2]),
+        _ => throw new ArgumentException(name),
+    };
+
+    [Theory]
+    [InlineData("sigmoid")]
+    [InlineData("tanh")]
+    [InlineData("hardswish")]
+    [InlineData("hardsigmoid")]
+    [InlineData("relu6")]
+    [InlineData("silu")]
+    [InlineData("elu")]
+    [InlineData("softplus")]
+    [InlineData("gelu")]
+    [InlineData("leaky_relu")]
+    [InlineData("softmax")]
+    [InlineData("log_softmax")]
+    [InlineData("avg_pool_padded_exclude")]
+    [InlineData("avg_pool_padded_include")]
+    [InlineData("max_pool_dilated")]
+    public void LayerExportsAndOnnxRuntimeAgrees(string layer)
+    {
+        var model = new NN.Sequential(new NN.Conv2d(3, 4, 3, padding: 1, generator: new Generator(2)), Layer(layer));
+        model.Eval();
+        var x = Tensor.Randn([2, 3, 9, 9], new Generator(4), std: 2);
+        Tensor expected;
+        using (new NoGrad()) expected = model.Forward(x);
+        var file = TempFile(layer);
+        try
+        {
+            OnnxExport.Export(model, [3, 9, 9], file);
+            var (ort, shape) = RunOrt(file, x);
+            Assert.Equal(expected.Shape.ToArray(), shape);
+            double rel = OnnxImportTests.RelativeError(ort, expected.Contiguous().ToArray());
+            Assert.True(rel <= 1e-4, $"{layer}: ORT vs ConvLab max |diff| / max |output| = {rel:E2}");
+            var imported = OnnxModule.Load(file);
+            imported.Eval();
+            Tensor back;
+            using (new NoGrad()) back = imported.Forward(x);
+            Assert.True(OnnxImportTests.RelativeError(back.Contiguous().ToArray(), expected.Contiguous().ToArray()) <= 1e-5, $"{layer}: round trip differs");
+
+            // The imported graph's backward (e.g. Erf's, for GELU) gives the original's input gradient.
+            float[] InputGrad(NN.Module m)
+            {
+                var xi = x.Clone().RequiresGrad_();
+                m.Forward(xi).Mul(Tensor.Randn(expected.Shape, new Generator(6))).Sum().Backward();
+                return xi.Grad!.ToArray();
+            }
+            Assert.True(OnnxImportTests.RelativeError(InputGrad(imported), InputGrad(model)) <= 1e-5, $"{layer}: input gradients differ");
         }
         finally { File.Delete(file); }
     }
