@@ -29,6 +29,8 @@ internal sealed record TrainConfig
     public int Patience { get; init; }
     public int? LimitTrain { get; init; }
     public int? LimitTest { get; init; }
+    /// <summary>The cosine schedule's T_max when it differs from <see cref="Epochs"/> (a resumed run stopped early; see ResumeSchedule).</summary>
+    public int? ScheduleEpochs { get; init; }
 }
 
 /// <summary>
@@ -43,7 +45,7 @@ internal static class TrainCommand
     public static Command Create()
     {
         var data = new Option<string?>("--data") { Description = "Folder of IDX files (train/t10k-*-ubyte[.gz]), or 'embedded' for the shipped Fashion-MNIST subset. Default: " + TrainDataSource.DebianDir + " if installed, else the embedded subset" };
-        var epochs = new Option<int?>("--epochs") { Description = $"Epochs to train (default {TrainConfig.DefaultEpochs}; with --resume, the new total)" };
+        var epochs = new Option<int?>("--epochs") { Description = $"Epochs to train (default {TrainConfig.DefaultEpochs}; with --resume, the new total: with the cosine schedule at most the planned epochs, which the schedule keeps)" };
         var batch = new Option<int?>("--batch-size") { Description = "Mini-batch size (default 128)" };
         var lr = new Option<double?>("--lr") { Description = "Learning rate (default 1e-3)" };
         var optimizer = new Option<string?>("--optimizer") { Description = "adam | adamw | sgd | rmsprop (default adam)" };
@@ -106,9 +108,11 @@ internal static class TrainCommand
                 checkpointPath = Directory.Exists(resume) ? Path.Combine(resume, RunFolder.CheckpointFile) : resume;
                 if (!File.Exists(checkpointPath)) throw new ArgumentException($"train: --resume: {checkpointPath} not found");
                 checkpoint = Checkpoint.Load(checkpointPath);
-                config = checkpoint.Meta.TryGetValue(ConfigKey, out var json) && JsonSerializer.Deserialize<TrainConfig>(json) is { } saved
-                    ? saved with { Epochs = epochsOverride ?? saved.Epochs }
-                    : throw new InvalidDataException($"{Path.GetFileName(checkpointPath)}: not a checkpoint of convlab train (no '{ConfigKey}')");
+                var saved = checkpoint.Meta.TryGetValue(ConfigKey, out var json) ? JsonSerializer.Deserialize<TrainConfig>(json) : null;
+                if (saved == null) throw new InvalidDataException($"{Path.GetFileName(checkpointPath)}: not a checkpoint of convlab train (no '{ConfigKey}')");
+                var (total, tMax, note) = ResumeSchedule.Plan("train", saved.Epochs, saved.ScheduleEpochs, epochsOverride, saved.Schedule == "cosine");
+                config = saved with { Epochs = total, ScheduleEpochs = tMax };
+                if (note != null) console.MarkupLineInterpolated($"{note}");
                 outDir ??= Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
             }
             Validate(config);
@@ -129,7 +133,7 @@ internal static class TrainCommand
             }
             var groups = config.Transfer != null ? Training.Transfer.Apply(model, config.Transfer, config.Lr) : [new ParamGroup(model.Parameters())];
             var opt = MakeOptimizer(config.Optimizer, groups, config.Lr);
-            LrScheduler? scheduler = config.Schedule == "cosine" ? new CosineAnnealingLR(opt, Math.Max(1, config.Epochs)) : null;
+            LrScheduler? scheduler = config.Schedule == "cosine" ? new CosineAnnealingLR(opt, Math.Max(1, config.ScheduleEpochs ?? config.Epochs)) : null;
 
             Directory.CreateDirectory(outDir);
             var options = new TrainerOptions
