@@ -152,15 +152,16 @@ internal static class DetectCommand
         {
             checkpointPath = Directory.Exists(resume) ? Path.Combine(resume, RunFolder.CheckpointFile) : resume;
             if (!File.Exists(checkpointPath)) throw new ArgumentException($"detect train: --resume: {checkpointPath} not found");
-            checkpoint = Checkpoint.Load(checkpointPath);
+            checkpoint = CliPaths.Read("detect train: --resume", () => Checkpoint.Load(checkpointPath));
             var saved = checkpoint.Meta.TryGetValue(ConfigKey, out var json) ? JsonSerializer.Deserialize<DetectConfig>(json) : null;
-            if (saved == null) throw new InvalidDataException($"{Path.GetFileName(checkpointPath)}: not a checkpoint of convlab detect train (no '{ConfigKey}')");
+            if (saved == null) throw new InvalidDataException($"detect train: --resume: {Path.GetFileName(checkpointPath)}: not a checkpoint of convlab detect train (no '{ConfigKey}')");
             var (total, tMax, note) = ResumeSchedule.Plan("detect train", saved.Epochs, saved.ScheduleEpochs, epochsOverride, cosine: true);
             config = saved with { Epochs = total, ScheduleEpochs = tMax };
             if (note != null) console.MarkupLineInterpolated($"{note}");
             outDir ??= Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
         }
         Validate(config);
+        CliPaths.OutputFolder("detect train: --out", outDir);
         outDir ??= RunFolder.NewDefault();
         var (train, val, description) = LoadData(config);
         if (config.Anchors.Length == 0) config = config with { Anchors = FitAnchors(train, config.Seed) };
@@ -321,11 +322,11 @@ internal static class DetectCommand
             var console = TrainCommand.Console(Console.Out);
             try
             {
+                if (pr.GetValue(data) is { } given && !Directory.Exists(given)) throw new ArgumentException($"detect eval: --data folder '{given}' does not exist");
                 var (config, detector) = LoadRun(pr.GetValue(run)!);
                 IDetectionDataset val;
                 if (pr.GetValue(data) is { } dir)
                 {
-                    if (!Directory.Exists(dir)) throw new ArgumentException($"detect eval: --data folder '{dir}' does not exist");
                     var folder = new Imaging.YoloFolderDataset(dir, config.ImageSize);
                     if (folder.ClassNames.Count > config.ClassNames.Length)
                         throw new ArgumentException($"detect eval: {dir} has {folder.ClassNames.Count} classes but the run was trained on {config.ClassNames.Length}");

@@ -107,15 +107,16 @@ internal static class TrainCommand
             {
                 checkpointPath = Directory.Exists(resume) ? Path.Combine(resume, RunFolder.CheckpointFile) : resume;
                 if (!File.Exists(checkpointPath)) throw new ArgumentException($"train: --resume: {checkpointPath} not found");
-                checkpoint = Checkpoint.Load(checkpointPath);
+                checkpoint = CliPaths.Read("train: --resume", () => Checkpoint.Load(checkpointPath));
                 var saved = checkpoint.Meta.TryGetValue(ConfigKey, out var json) ? JsonSerializer.Deserialize<TrainConfig>(json) : null;
-                if (saved == null) throw new InvalidDataException($"{Path.GetFileName(checkpointPath)}: not a checkpoint of convlab train (no '{ConfigKey}')");
+                if (saved == null) throw new InvalidDataException($"train: --resume: {Path.GetFileName(checkpointPath)}: not a checkpoint of convlab train (no '{ConfigKey}')");
                 var (total, tMax, note) = ResumeSchedule.Plan("train", saved.Epochs, saved.ScheduleEpochs, epochsOverride, saved.Schedule == "cosine");
                 config = saved with { Epochs = total, ScheduleEpochs = tMax };
                 if (note != null) console.MarkupLineInterpolated($"{note}");
                 outDir ??= Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
             }
             Validate(config);
+            CliPaths.OutputFolder("train: --out", outDir);
             outDir ??= RunFolder.NewDefault();
 
             var source = TrainDataSource.Resolve(config.Data);
@@ -128,10 +129,11 @@ internal static class TrainCommand
             if (config.Weights != null && checkpoint == null)
             {
                 string wpath = Directory.Exists(config.Weights) ? Path.Combine(config.Weights, RunFolder.Weights) : config.Weights;
-                var fresh = Training.Transfer.LoadPretrained(model, WeightsFile.Load(wpath));
+                if (!File.Exists(wpath)) throw new ArgumentException($"train: --weights: {wpath} not found");
+                var fresh = CliPaths.Read("train: --weights", () => Training.Transfer.LoadPretrained(model, WeightsFile.Load(wpath)));
                 console.MarkupLineInterpolated($"weights: {wpath}; re-initialised (new head): {(fresh.Count == 0 ? "none" : string.Join(", ", fresh))}");
             }
-            var groups = config.Transfer != null ? Training.Transfer.Apply(model, config.Transfer, config.Lr) : [new ParamGroup(model.Parameters())];
+            var groups = config.Transfer != null ? CliPaths.Read("train: --transfer", () => Training.Transfer.Apply(model, config.Transfer, config.Lr)) : [new ParamGroup(model.Parameters())];
             var opt = MakeOptimizer(config.Optimizer, groups, config.Lr);
             LrScheduler? scheduler = config.Schedule == "cosine" ? new CosineAnnealingLR(opt, Math.Max(1, config.ScheduleEpochs ?? config.Epochs)) : null;
 
@@ -189,6 +191,8 @@ internal static class TrainCommand
         if (c.Epochs < 1) throw new ArgumentException($"train: --epochs must be at least 1, got {c.Epochs}");
         if (c.BatchSize < 1) throw new ArgumentException($"train: --batch-size must be at least 1, got {c.BatchSize}");
         if (!(c.Lr > 0) || double.IsInfinity(c.Lr)) throw new ArgumentException($"train: --lr must be a positive number, got {c.Lr}");
+        if (!Zoo.Names.Contains(c.Model.ToLowerInvariant()))
+            throw new ArgumentException($"train: unknown --model '{c.Model}'; the zoo has {string.Join(", ", Zoo.Names)}");
         if (c.Optimizer.ToLowerInvariant() is not ("adam" or "adamw" or "sgd" or "rmsprop"))
             throw new ArgumentException($"train: unknown --optimizer '{c.Optimizer}'; expected adam, adamw, sgd or rmsprop");
         if (c.Patience < 0) throw new ArgumentException($"train: --patience must be >= 0, got {c.Patience}");
