@@ -34,6 +34,7 @@ internal static class AnchorsCommand
                 if (top < kk) throw new ArgumentException($"anchors: --k-max ({top}) must be at least -k ({kk})");
                 if (side < 1) throw new ArgumentException($"anchors: --image-size must be positive, got {side}");
                 if (n < 1) throw new ArgumentException($"anchors: --images must be at least 1, got {n}");
+                CliPaths.OutputFile("anchors: --out", pr.GetValue(outFile));
                 IDetectionDataset data = name == "synthetic" ? new SyntheticShapes(n, s, side)
                     : Directory.Exists(name) ? new Imaging.YoloFolderDataset(name, side)
                     : throw new ArgumentException($"anchors: dataset '{name}' is neither 'synthetic' nor an existing folder");

@@ -35,6 +35,7 @@ internal static class BenchNmsCommand
                 if (r < 1) throw new ArgumentException($"bench nms: --repeat must be positive, got {r}");
                 double t = pr.GetValue(threshold);
                 if (!(t >= 0 && t <= 1)) throw new ArgumentException($"bench nms: --iou-threshold must be in [0, 1], got {t}");
+                CliPaths.OutputFolder("bench nms: --dump", pr.GetValue(dump));
                 return Run(counts, r, t, pr.GetValue(dump), pr.GetValue(seed), Console.Out);
             }
             catch (ArgumentException e)

@@ -31,7 +31,6 @@ internal static class CheckOnnxCommand
         catch (DirectoryNotFoundException e)
         {
             output.WriteLine(e.Message);
-            output.WriteLine("0 passed, 1 failed");
             return 1;
         }
         if (filter != null) folders = folders.Where(f => Path.GetFileName(f).StartsWith(filter, StringComparison.Ordinal)).ToArray();

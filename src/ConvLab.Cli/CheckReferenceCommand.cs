@@ -22,7 +22,6 @@ internal static class CheckReferenceCommand
         catch (DirectoryNotFoundException e)
         {
             output.WriteLine(e.Message);
-            output.WriteLine("0 passed, 1 failed");
             return 1;
         }
         var results = files.Select(f => ReferenceRunner.RunFile(f, dir)).ToList();

@@ -30,6 +30,7 @@ internal static class ConvertCommand
         try
         {
             if (repeat < 1) throw new ArgumentException($"convert: --repeat must be at least 1, got {repeat}");
+            if (classes is < 1) throw new ArgumentException($"convert: --classes must be at least 1, got {classes}");
             string ext = Path.GetExtension(outputPath).ToLowerInvariant();
             if (ext is not (".pth" or ".pt" or ".safetensors"))
                 throw new ArgumentException($"convert: output '{outputPath}' must end in .pth, .pt or .safetensors");

@@ -27,6 +27,8 @@ internal sealed record DetectConfig
     public string[] ClassNames { get; init; } = [];
     /// <summary>Anchors per scale (w, h pairs in pixels of <see cref="ImageSize"/>), strides 32 then 16; found by k-means when the run starts.</summary>
     public float[][] Anchors { get; init; } = [];
+    /// <summary>The cosine schedule's T_max when it differs from <see cref="Epochs"/> (a resumed run stopped early; see ResumeSchedule).</summary>
+    public int? ScheduleEpochs { get; init; }
 }
 
 /// <summary>
@@ -49,7 +51,7 @@ internal static class DetectCommand
     private static Command TrainCmd()
     {
         var data = new Option<string?>("--data") { Description = "'synthetic' (default) or a folder of images with YOLO label files (train/ and val/ sub-folders, or one folder of which the last 10 % is held out)" };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs (default 6; with --resume the new total)" };
+        var epochs = new Option<int?>("--epochs") { Description = "Epochs (default 6; with --resume the new total, at most the planned epochs, which the cosine schedule keeps)" };
         var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/<yyyyMMdd-HHmmss>)" };
         var resume = new Option<string?>("--resume") { Description = "Continue a detection run (its folder or checkpoint.ckpt) where its last epoch ended" };
         var batch = new Option<int?>("--batch-size") { Description = "Images per batch (default 16)" };
@@ -150,13 +152,16 @@ internal static class DetectCommand
         {
             checkpointPath = Directory.Exists(resume) ? Path.Combine(resume, RunFolder.CheckpointFile) : resume;
             if (!File.Exists(checkpointPath)) throw new ArgumentException($"detect train: --resume: {checkpointPath} not found");
-            checkpoint = Checkpoint.Load(checkpointPath);
-            config = checkpoint.Meta.TryGetValue(ConfigKey, out var json) && JsonSerializer.Deserialize<DetectConfig>(json) is { } saved
-                ? saved with { Epochs = epochsOverride ?? saved.Epochs }
-                : throw new InvalidDataException($"{Path.GetFileName(checkpointPath)}: not a checkpoint of convlab detect train (no '{ConfigKey}')");
+            checkpoint = CliPaths.Read("detect train: --resume", () => Checkpoint.Load(checkpointPath));
+            var saved = checkpoint.Meta.TryGetValue(ConfigKey, out var json) ? JsonSerializer.Deserialize<DetectConfig>(json) : null;
+            if (saved == null) throw new InvalidDataException($"detect train: --resume: {Path.GetFileName(checkpointPath)}: not a checkpoint of convlab detect train (no '{ConfigKey}')");
+            var (total, tMax, note) = ResumeSchedule.Plan("detect train", saved.Epochs, saved.ScheduleEpochs, epochsOverride, cosine: true);
+            config = saved with { Epochs = total, ScheduleEpochs = tMax };
+            if (note != null) console.MarkupLineInterpolated($"{note}");
             outDir ??= Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
         }
         Validate(config);
+        CliPaths.OutputFolder("detect train: --out", outDir);
         outDir ??= RunFolder.NewDefault();
         var (train, val, description) = LoadData(config);
         if (config.Anchors.Length == 0) config = config with { Anchors = FitAnchors(train, config.Seed) };
@@ -172,7 +177,7 @@ internal static class DetectCommand
             BatchSize = config.BatchSize, Seed = config.Seed, TrainSizes = config.TrainSizes, SizeEvery = config.SizeEvery, EvalSize = config.ImageSize,
         }, (_, d) => detector.Evaluate(d, config.BatchSize));
         var opt = new Adam(model.Parameters(), config.Lr);
-        var scheduler = new CosineAnnealingLR(opt, config.Epochs);
+        var scheduler = new CosineAnnealingLR(opt, config.ScheduleEpochs ?? config.Epochs);
         Directory.CreateDirectory(outDir);
         var trainer = new Trainer(model, opt, scheduler, objective, new TrainerOptions
         {
@@ -317,11 +322,11 @@ internal static class DetectCommand
             var console = TrainCommand.Console(Console.Out);
             try
             {
+                if (pr.GetValue(data) is { } given && !Directory.Exists(given)) throw new ArgumentException($"detect eval: --data folder '{given}' does not exist");
                 var (config, detector) = LoadRun(pr.GetValue(run)!);
                 IDetectionDataset val;
                 if (pr.GetValue(data) is { } dir)
                 {
-                    if (!Directory.Exists(dir)) throw new ArgumentException($"detect eval: --data folder '{dir}' does not exist");
                     var folder = new Imaging.YoloFolderDataset(dir, config.ImageSize);
                     if (folder.ClassNames.Count > config.ClassNames.Length)
                         throw new ArgumentException($"detect eval: {dir} has {folder.ClassNames.Count} classes but the run was trained on {config.ClassNames.Length}");

@@ -55,6 +55,7 @@ internal static class ExperimentCommand
         {
             var experiment = ExperimentRegistry.Find(name);
             if (threads is int t && t < 1) throw new ArgumentException($"experiment: --threads must be at least 1, got {t}");
+            CliPaths.OutputFolder("experiment: --out", outDir);
             string dir = outDir ?? DefaultFolder(name);
             string? dataOption = options.TryGetValue("data", out var d) ? d : null;
             var settings = new ExperimentSettings

@@ -109,6 +109,7 @@ internal static class ExplainCommand
             if (o.PixelsPerStep is < 1) throw new ArgumentException($"--pixels-per-step: must be at least 1, got {o.PixelsPerStep}");
             if (o.Tolerance is double tol && !(tol >= 0)) throw new ArgumentException($"--tolerance: must be a non-negative number of pixels, got {tol}");
             if (o.Repeat is < 0 or > 1000) throw new ArgumentException($"--repeat: must be between 0 and 1000, got {o.Repeat}");
+            CliPaths.OutputFolder("--out", o.Out);
 
             var loaded = Load(o);
             var (image, label, truth) = LoadInput(o, loaded);
@@ -216,7 +217,7 @@ internal static class ExplainCommand
         if (o.Weights == null) throw new ArgumentException($"--weights: a zoo or spec model needs its weights (a .safetensors or .pth file); '{o.Source}' alone has random weights");
         if (!File.Exists(o.Weights)) throw new ArgumentException($"--weights: file '{o.Weights}' not found");
         var (m, shape) = ModelArgument.Resolve(o.Source, o.Input, o.Classes);
-        try { m.LoadStateDict(WeightsFile.Load(o.Weights)); }
+        try { m.LoadStateDict(CliPaths.Read("--weights", () => WeightsFile.Load(o.Weights))); }
         catch (ArgumentException e) { throw new ArgumentException($"--weights: {o.Weights} does not fit model '{o.Source}': {e.Message}", e); }
         m.Eval();
         if (shape.Length != 3) throw new ArgumentException($"--input: explain needs an image input CxHxW, got {string.Join("x", shape)}");
@@ -229,7 +230,7 @@ internal static class ExplainCommand
         if (o.Image is string path)
         {
             if (!File.Exists(path)) throw new ArgumentException($"--image: file '{path}' not found");
-            var rgb = ImageFile.Load(path, 3);
+            var rgb = CliPaths.Read("--image", () => ImageFile.Load(path, 3));
             if (rgb.Size(1) != h || rgb.Size(2) != w)
                 throw new ArgumentException($"--image: {Path.GetFileName(path)} is {rgb.Size(2)}x{rgb.Size(1)} pixels but the model takes {w}x{h}; resize it first (a silently resized image would explain another picture)");
             if (c == 3) return (rgb, path, null);

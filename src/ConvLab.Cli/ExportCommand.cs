@@ -25,6 +25,8 @@ internal static class ExportCommand
     {
         try
         {
+            CliPaths.OutputFile("--onnx", onnx);
+            if (opset is < 13) throw new ArgumentException($"--opset: {opset} is not supported (13 or newer)");
             Module model;
             int[] shape;
             if (Directory.Exists(source))
@@ -37,7 +39,7 @@ internal static class ExportCommand
             if (weights != null)
             {
                 if (!File.Exists(weights)) throw new ArgumentException($"--weights: {weights}: file not found");
-                var (missing, unexpected) = model.LoadStateDict(WeightsFile.Load(weights), strict: false);
+                var (missing, unexpected) = model.LoadStateDict(CliPaths.Read("--weights", () => WeightsFile.Load(weights)), strict: false);
                 if (missing.Count > 0 || unexpected.Count > 0)
                     throw new ArgumentException($"--weights: {weights} does not fit the model (missing: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", ..." : "")}; unexpected: {string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", ..." : "")})");
             }

@@ -23,6 +23,8 @@ internal static class FilterCommand
         {
             try
             {
+                CliPaths.OutputFile("--out", pr.GetValue(output));
+                CliPaths.OutputFile("--raw", pr.GetValue(raw));
                 var f = Filters.Parse(pr.GetValue(kernel)!);
                 var m = pr.GetValue(mode)!;
                 if (!Filters.Modes.Contains(m)) throw new ArgumentException($"--mode: expected {string.Join(", ", Filters.Modes)}, got \"{m}\"");

@@ -84,6 +84,10 @@ internal static class ModelArgument
             var format = pr.GetValue(o.Format)!.ToLowerInvariant();
             if (format is not ("table" or "json" or "markdown"))
                 throw new ArgumentException($"--format: expected table, json or markdown, got '{format}'");
+            if (pr.GetValue(o.Batch) is var batch and < 1) throw new ArgumentException($"--batch: must be at least 1, got {batch}");
+            var optimizer = pr.GetValue(o.Optimizer)!;
+            if (optimizer.ToLowerInvariant() is not ("sgd" or "momentum" or "rmsprop" or "adam" or "adamw"))
+                throw new ArgumentException($"--optimizer: unknown optimizer '{optimizer}'; expected sgd, momentum, rmsprop, adam or adamw");
             var (model, input) = Resolve(pr.GetValue(o.Model)!, pr.GetValue(o.Input), pr.GetValue(o.Classes));
             var summary = Summary.Of(model, input, pr.GetValue(o.Batch), pr.GetValue(o.Optimizer)!);
             render(summary, format, pr.GetValue(o.Explain), output);

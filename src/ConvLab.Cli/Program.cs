@@ -24,4 +24,4 @@ root.Subcommands.Add(ConvCommand.Create());
 root.Subcommands.Add(PoolCommand.Create());
 root.Subcommands.Add(FilterCommand.Create());
 root.SetAction(_ => TrainCommand.RunDefault());
-return root.Parse(args).Invoke();
+return CliErrors.Invoke(root, args);

@@ -8,17 +8,6 @@ using ConvLab.Training;
 
 namespace ConvLab.Cli;
 
-/// <summary>One row of <c>metrics.json</c>'s history.</summary>
-internal sealed record HistoryEntry(int Epoch, double TrainLoss, double TrainAccuracy, double? TestLoss, double? TestAccuracy,
-    double Seconds, double ImagesPerSecond, double LearningRate);
-
-/// <summary>The content of <c>metrics.json</c> (snake_case keys; the contract ConvLab.Imaging reads).</summary>
-internal sealed record RunMetrics(
-    string Model, int[] InputShape, string DataSource, int TrainImages, int TestImages, int Epochs, int BatchSize, string Optimizer, double LearningRate,
-    bool Augment, ulong Seed, int Threads, string? Transfer, bool StoppedEarly,
-    double TestAccuracy, double TestLoss, double Top5Accuracy, double[] SecondsPerEpoch, double ImagesPerSecond, double BytesAllocatedPerStep,
-    string[] ClassNames, double?[] PerClassAccuracy, long[][] ConfusionMatrix, HistoryEntry[] History);
-
 /// <summary>
 /// The run folder: <c>metrics.json</c>, <c>metrics.csv</c> (one row per epoch), <c>model.safetensors</c> (final
 /// weights, PyTorch state-dict names) and <c>checkpoint.ckpt</c> (resume), all written atomically.
@@ -27,12 +16,7 @@ internal static class RunFolder
 {
     public const string MetricsJson = "metrics.json", MetricsCsv = "metrics.csv", Weights = "model.safetensors", CheckpointFile = "checkpoint.ckpt";
 
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    public static readonly JsonSerializerOptions Json = RunMetrics.Json;
 
     /// <summary>A fresh <c>runs/yyyyMMdd-HHmmss</c> folder (a suffix keeps two runs in one second apart).</summary>
     public static string NewDefault()
@@ -44,8 +28,8 @@ internal static class RunFolder
 
     public static double? Finite(double v) => double.IsFinite(v) ? v : null;
 
-    public static HistoryEntry[] History(IEnumerable<EpochRecord> records) =>
-        [.. records.Select(r => new HistoryEntry(r.Epoch, r.TrainLoss, r.TrainAccuracy, Finite(r.TestLoss), Finite(r.TestAccuracy), r.Seconds, r.ImagesPerSecond, r.LearningRate))];
+    public static RunEpoch[] History(IEnumerable<EpochRecord> records) =>
+        [.. records.Select(r => new RunEpoch(r.Epoch, r.TrainLoss, r.TrainAccuracy, Finite(r.TestLoss), Finite(r.TestAccuracy), r.Seconds, r.ImagesPerSecond, r.LearningRate))];
 
     public static void Write(string dir, RunMetrics metrics, Module model)
     {
@@ -70,11 +54,9 @@ internal static class RunFolder
         string path = Path.Combine(dir, MetricsJson);
         if (!Directory.Exists(dir)) throw new ArgumentException($"run folder '{dir}' does not exist");
         if (!File.Exists(path)) throw new ArgumentException($"{path}: not found; is '{dir}' a run folder written by convlab train?");
-        try
-        {
-            return JsonSerializer.Deserialize<RunMetrics>(File.ReadAllText(path), Json) ?? throw new InvalidDataException($"{MetricsJson}: empty");
-        }
-        catch (JsonException e) { throw new InvalidDataException($"{path}: not valid run metrics: {e.Message}", e); }
+        var m = RunMetrics.Read(path);
+        if (string.IsNullOrEmpty(m.Model)) throw new InvalidDataException($"{path}: has no \"model\"; is '{dir}' a run folder written by convlab train?");
+        return m;
     }
 
     /// <summary>The zoo model of a run with its saved weights (evaluation mode).</summary>

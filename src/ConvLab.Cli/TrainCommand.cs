@@ -29,6 +29,8 @@ internal sealed record TrainConfig
     public int Patience { get; init; }
     public int? LimitTrain { get; init; }
     public int? LimitTest { get; init; }
+    /// <summary>The cosine schedule's T_max when it differs from <see cref="Epochs"/> (a resumed run stopped early; see ResumeSchedule).</summary>
+    public int? ScheduleEpochs { get; init; }
 }
 
 /// <summary>
@@ -43,7 +45,7 @@ internal static class TrainCommand
     public static Command Create()
     {
         var data = new Option<string?>("--data") { Description = "Folder of IDX files (train/t10k-*-ubyte[.gz]), or 'embedded' for the shipped Fashion-MNIST subset. Default: " + TrainDataSource.DebianDir + " if installed, else the embedded subset" };
-        var epochs = new Option<int?>("--epochs") { Description = $"Epochs to train (default {TrainConfig.DefaultEpochs}; with --resume, the new total)" };
+        var epochs = new Option<int?>("--epochs") { Description = $"Epochs to train (default {TrainConfig.DefaultEpochs}; with --resume, the new total: with the cosine schedule at most the planned epochs, which the schedule keeps)" };
         var batch = new Option<int?>("--batch-size") { Description = "Mini-batch size (default 128)" };
         var lr = new Option<double?>("--lr") { Description = "Learning rate (default 1e-3)" };
         var optimizer = new Option<string?>("--optimizer") { Description = "adam | adamw | sgd | rmsprop (default adam)" };
@@ -105,13 +107,16 @@ internal static class TrainCommand
             {
                 checkpointPath = Directory.Exists(resume) ? Path.Combine(resume, RunFolder.CheckpointFile) : resume;
                 if (!File.Exists(checkpointPath)) throw new ArgumentException($"train: --resume: {checkpointPath} not found");
-                checkpoint = Checkpoint.Load(checkpointPath);
-                config = checkpoint.Meta.TryGetValue(ConfigKey, out var json) && JsonSerializer.Deserialize<TrainConfig>(json) is { } saved
-                    ? saved with { Epochs = epochsOverride ?? saved.Epochs }
-                    : throw new InvalidDataException($"{Path.GetFileName(checkpointPath)}: not a checkpoint of convlab train (no '{ConfigKey}')");
+                checkpoint = CliPaths.Read("train: --resume", () => Checkpoint.Load(checkpointPath));
+                var saved = checkpoint.Meta.TryGetValue(ConfigKey, out var json) ? JsonSerializer.Deserialize<TrainConfig>(json) : null;
+                if (saved == null) throw new InvalidDataException($"train: --resume: {Path.GetFileName(checkpointPath)}: not a checkpoint of convlab train (no '{ConfigKey}')");
+                var (total, tMax, note) = ResumeSchedule.Plan("train", saved.Epochs, saved.ScheduleEpochs, epochsOverride, saved.Schedule == "cosine");
+                config = saved with { Epochs = total, ScheduleEpochs = tMax };
+                if (note != null) console.MarkupLineInterpolated($"{note}");
                 outDir ??= Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
             }
             Validate(config);
+            CliPaths.OutputFolder("train: --out", outDir);
             outDir ??= RunFolder.NewDefault();
 
             var source = TrainDataSource.Resolve(config.Data);
@@ -124,12 +129,13 @@ internal static class TrainCommand
             if (config.Weights != null && checkpoint == null)
             {
                 string wpath = Directory.Exists(config.Weights) ? Path.Combine(config.Weights, RunFolder.Weights) : config.Weights;
-                var fresh = Training.Transfer.LoadPretrained(model, WeightsFile.Load(wpath));
+                if (!File.Exists(wpath)) throw new ArgumentException($"train: --weights: {wpath} not found");
+                var fresh = CliPaths.Read("train: --weights", () => Training.Transfer.LoadPretrained(model, WeightsFile.Load(wpath)));
                 console.MarkupLineInterpolated($"weights: {wpath}; re-initialised (new head): {(fresh.Count == 0 ? "none" : string.Join(", ", fresh))}");
             }
-            var groups = config.Transfer != null ? Training.Transfer.Apply(model, config.Transfer, config.Lr) : [new ParamGroup(model.Parameters())];
+            var groups = config.Transfer != null ? CliPaths.Read("train: --transfer", () => Training.Transfer.Apply(model, config.Transfer, config.Lr)) : [new ParamGroup(model.Parameters())];
             var opt = MakeOptimizer(config.Optimizer, groups, config.Lr);
-            LrScheduler? scheduler = config.Schedule == "cosine" ? new CosineAnnealingLR(opt, Math.Max(1, config.Epochs)) : null;
+            LrScheduler? scheduler = config.Schedule == "cosine" ? new CosineAnnealingLR(opt, Math.Max(1, config.ScheduleEpochs ?? config.Epochs)) : null;
 
             Directory.CreateDirectory(outDir);
             var options = new TrainerOptions
@@ -185,6 +191,8 @@ internal static class TrainCommand
         if (c.Epochs < 1) throw new ArgumentException($"train: --epochs must be at least 1, got {c.Epochs}");
         if (c.BatchSize < 1) throw new ArgumentException($"train: --batch-size must be at least 1, got {c.BatchSize}");
         if (!(c.Lr > 0) || double.IsInfinity(c.Lr)) throw new ArgumentException($"train: --lr must be a positive number, got {c.Lr}");
+        if (!Zoo.Names.Contains(c.Model.ToLowerInvariant()))
+            throw new ArgumentException($"train: unknown --model '{c.Model}'; the zoo has {string.Join(", ", Zoo.Names)}");
         if (c.Optimizer.ToLowerInvariant() is not ("adam" or "adamw" or "sgd" or "rmsprop"))
             throw new ArgumentException($"train: unknown --optimizer '{c.Optimizer}'; expected adam, adamw, sgd or rmsprop");
         if (c.Patience < 0) throw new ArgumentException($"train: --patience must be >= 0, got {c.Patience}");

@@ -4,6 +4,9 @@ using SkiaSharp;
 
 namespace ConvLab.Imaging;
 
+/// <summary>One epoch of a training history as the curves take it; a test value is NaN when that epoch was not evaluated.</summary>
+public readonly record struct EpochMetrics(int Epoch, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy);
+
 /// <summary>
 /// PNG plots of a training run: loss and accuracy curves, the confusion matrix and the first convolution's filters.
 /// Text uses the font embedded in this assembly, so the images are the same on any machine and need no X server or
@@ -24,16 +27,17 @@ public static class RunPlots
     {
         ArgumentException.ThrowIfNullOrEmpty(runDir);
         if (!Directory.Exists(runDir)) throw new DirectoryNotFoundException($"RunPlots: run folder {runDir} does not exist");
-        var metrics = RunMetrics.Read(Path.Combine(runDir, "metrics.json"));
+        var metrics = Training.RunMetrics.Read(Path.Combine(runDir, "metrics.json"));
+        EpochMetrics[] history = [.. metrics.History.Select(h => new EpochMetrics(h.Epoch, h.TrainLoss, h.TrainAccuracy, h.TestLoss ?? double.NaN, h.TestAccuracy ?? double.NaN))];
         var modelPath = Path.Combine(runDir, "model.safetensors");
         if (!File.Exists(modelPath)) throw new FileNotFoundException($"model.safetensors: not found in {runDir}", modelPath);
         var conv = FirstConvWeight(modelPath);
 
         var images = new List<(string Name, byte[] Png)>
         {
-            ("loss.png", LossPng(metrics.History)),
-            ("accuracy.png", AccuracyPng(metrics.History)),
-            ("confusion.png", ConfusionPng(metrics.ConfusionMatrix, metrics.ClassNames)),
+            ("loss.png", LossPng(history)),
+            ("accuracy.png", AccuracyPng(history)),
+            ("confusion.png", ConfusionPng(metrics.ConfusionArray(), metrics.ClassNames)),
         };
         if (conv is var (name, weight)) images.Add(("filters.png", FiltersPng(weight, name)));
         var written = new List<string>();

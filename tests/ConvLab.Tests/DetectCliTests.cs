@@ -84,6 +84,15 @@ public class DetectCliTests(DetectRunFixture run) : IClassFixture<DetectRunFixtu
     }
 
     [Fact]
+    public void ResumePastTheCosineScheduleIsRefusedNamingTheOption()
+    {
+        var (code, text) = TrainCliTests.Convlab("detect", "train", "--resume", run.Dir, "--epochs", "3");
+        Assert.NotEqual(0, code);
+        Assert.Contains("detect train: --epochs 3 with --resume would run past this run's cosine schedule", text);
+        Assert.Contains("T_max=2", text);
+    }
+
+    [Fact]
     public void AnchorsPrintsKAnchorsAndWritesTheCurve()
     {
         string png = Path.Combine(Path.GetTempPath(), $"convlab-anchors-{Guid.NewGuid():N}.png");

@@ -154,12 +154,13 @@ public class LossTests
                 double p = kind == 3 ? param + 0.1 : param;
                 var x = TestUtil.RandD(g, rows, cols);
                 var y = TestUtil.RandD(g, broadcast ? [cols] : [rows, cols]);
+                // Broadcasting is explicit (the losses refuse different sizes, see LooseEndsTests).
                 Func<Tensor[], Tensor> f = kind switch
                 {
-                    0 => a => F.MseLoss(a[0], a[1], reduction),
-                    1 => a => F.L1Loss(a[0], a[1], reduction),
-                    2 => a => F.SmoothL1Loss(a[0], a[1], reduction, p),
-                    _ => a => F.HuberLoss(a[0], a[1], reduction, p),
+                    0 => a => F.MseLoss(a[0], a[1].Expand(rows, cols), reduction),
+                    1 => a => F.L1Loss(a[0], a[1].Expand(rows, cols), reduction),
+                    2 => a => F.SmoothL1Loss(a[0], a[1].Expand(rows, cols), reduction, p),
+                    _ => a => F.HuberLoss(a[0], a[1].Expand(rows, cols), reduction, p),
                 };
                 var xs = x.ToDoubleArray(); var ys = y.Expand(rows, cols).ToDoubleArray();
                 var per = xs.Select((v, i) =>

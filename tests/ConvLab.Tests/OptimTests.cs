@@ -363,7 +363,7 @@ public class OptimTests
         var ps = FreshParams();
         var adam = new Adam(ps, amsgrad: true);
         TrainStep(adam, ps);
-        Assert.Equal(["param_groups.0.lr", "state.0.exp_avg", "state.0.exp_avg_sq", "state.0.max_exp_avg_sq", "state.0.step",
+        Assert.Equal(["param_groups.0.beta1", "param_groups.0.beta2", "param_groups.0.lr", "state.0.exp_avg", "state.0.exp_avg_sq", "state.0.max_exp_avg_sq", "state.0.step",
             "state.1.exp_avg", "state.1.exp_avg_sq", "state.1.max_exp_avg_sq", "state.1.step"], adam.StateDict().Keys.Order(StringComparer.Ordinal));
         Assert.Equal(1.0, adam.StateDict()["state.1.step"].Item());
         Assert.Equal([2, 3], adam.StateDict()["state.0.exp_avg"].Shape.ToArray());

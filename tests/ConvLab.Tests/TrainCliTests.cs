@@ -87,7 +87,16 @@ public class TrainCliTests(TrainRunFixture run) : IClassFixture<TrainRunFixture>
         {
             Directory.CreateDirectory(copy);
             foreach (var f in Directory.GetFiles(run.Dir)) File.Copy(f, Path.Combine(copy, Path.GetFileName(f)));
+            // The fixture's cosine schedule spans its one epoch (and ends at lr 0): extending it is refused, naming the option.
             var (code, text) = Convlab("train", "--resume", copy, "--epochs", "2", "--threads", "2");
+            Assert.NotEqual(0, code);
+            Assert.Contains("--epochs 2 with --resume would run past this run's cosine schedule", text);
+            Assert.Contains("T_max=1", text);
+            // Without a schedule a run can be extended.
+            (code, text) = Convlab("train", "--data", "embedded", "--epochs", "1", "--limit-train", "128", "--limit-test", "64",
+                "--batch-size", "64", "--threads", "2", "--schedule", "none", "--out", copy);
+            Assert.True(code == 0, text);
+            (code, text) = Convlab("train", "--resume", copy, "--epochs", "2", "--threads", "2");
             Assert.True(code == 0, text);
             Assert.Contains("after epoch 1 of 2", text);
             using (var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(copy, "metrics.json"))))

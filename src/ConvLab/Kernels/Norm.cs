@@ -37,10 +37,10 @@ internal static class Norm
         // Rows are summed as deviations from one of their values: a float sum of values near 1000 loses the
         // digits that make up the variance.
         T k = x[xOff + gi * q];
-        for (int pi = 0; pi < p; pi++) s += double.CreateTruncating(SumDeviation<T>(x.AsSpan(xOff + (pi * g + gi) * q, q), k));
+        for (int pi = 0; pi < p; pi++) s += SumDeviation<T>(x.AsSpan(xOff + (pi * g + gi) * q, q), k);
         double m = double.CreateTruncating(k) + s / count;
         T mt = T.CreateTruncating(m);
-        for (int pi = 0; pi < p; pi++) ss += double.CreateTruncating(SumSquaredDeviation<T>(x.AsSpan(xOff + (pi * g + gi) * q, q), mt));
+        for (int pi = 0; pi < p; pi++) ss += SumSquaredDeviation<T>(x.AsSpan(xOff + (pi * g + gi) * q, q), mt);
         double dm = m - double.CreateTruncating(mt);
         return (m, Math.Max(0, ss / count - dm * dm));
     }
@@ -99,8 +99,8 @@ internal static class Norm
                 for (int pi = 0; pi < p; pi++)
                 {
                     int o = (pi * g + gi) * q;
-                    SumAndDeviationDot<T>(gy.AsSpan(gyOff + o, q), x.AsSpan(xOff + o, q), mt, out T rs, out T rd);
-                    a += double.CreateTruncating(rs); d += double.CreateTruncating(rd);
+                    SumAndDeviationDot<T>(gy.AsSpan(gyOff + o, q), x.AsSpan(xOff + o, q), mt, out double rs, out double rd);
+                    a += rs; d += rd;
                 }
                 d -= dm * a;
                 sgy![gi] = a; sgd![gi] = d;
@@ -125,8 +125,26 @@ internal static class Norm
         }
     }
 
-    /// <summary>s = Σ gy, d = Σ gy·(x - m) over one row.</summary>
-    private static void SumAndDeviationDot<T>(ReadOnlySpan<T> gy, ReadOnlySpan<T> x, T m, out T s, out T d)
+    /// <summary>
+    /// Length of the pieces a row is summed in before the piece sums are added in double: a float32 sum of 2¹⁶
+    /// terms (a layer/group norm group, a large plane) loses ~3 digits, one of 2¹² keeps all but the last.
+    /// </summary>
+    private const int Piece = 4096;
+
+    /// <summary>s = Σ gy, d = Σ gy·(x - m) over one row (vectorised in T per piece, pieces added in double).</summary>
+    private static void SumAndDeviationDot<T>(ReadOnlySpan<T> gy, ReadOnlySpan<T> x, T m, out double s, out double d)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        s = 0; d = 0;
+        for (int c0 = 0; c0 < x.Length; c0 += Piece)
+        {
+            int n = Math.Min(Piece, x.Length - c0);
+            PieceSumAndDeviationDot<T>(gy.Slice(c0, n), x.Slice(c0, n), m, out T ps, out T pd);
+            s += double.CreateTruncating(ps); d += double.CreateTruncating(pd);
+        }
+    }
+
+    private static void PieceSumAndDeviationDot<T>(ReadOnlySpan<T> gy, ReadOnlySpan<T> x, T m, out T s, out T d)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0, vc = Vector<T>.Count;
@@ -144,6 +162,18 @@ internal static class Norm
         for (; i < x.Length; i++) { s += gy[i]; d += gy[i] * (x[i] - m); }
     }
 
+    /// <summary>Σ a (b null) or Σ a·b over a row, per piece in T and across pieces in double.</summary>
+    private static double SumOrDot<T>(ReadOnlySpan<T> a, ReadOnlySpan<T> b) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double s = 0;
+        for (int c0 = 0; c0 < a.Length; c0 += Piece)
+        {
+            int n = Math.Min(Piece, a.Length - c0);
+            s += double.CreateTruncating(b.IsEmpty ? TensorPrimitives.Sum<T>(a.Slice(c0, n)) : TensorPrimitives.Dot<T>(a.Slice(c0, n), b.Slice(c0, n)));
+        }
+        return s;
+    }
+
     /// <summary>dst = alpha·gy + beta·(x - m) + gamma over one row.</summary>
     private static void InputGradRow<T>(ReadOnlySpan<T> gy, ReadOnlySpan<T> x, T m, T alpha, T beta, T gamma, Span<T> dst)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -158,31 +188,33 @@ internal static class Norm
         for (; i < x.Length; i++) dst[i] = gy[i] * alpha + (x[i] - m) * beta + gamma;
     }
 
-    private static T SumDeviation<T>(ReadOnlySpan<T> x, T m) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>Σ (x - m) over a row, per piece in T and across pieces in double.</summary>
+    private static double SumDeviation<T>(ReadOnlySpan<T> x, T m) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int i = 0, vc = Vector<T>.Count;
-        T s = T.Zero;
-        if (Vector.IsHardwareAccelerated && x.Length >= vc)
-        {
-            var vm = new Vector<T>(m); var acc = Vector<T>.Zero;
-            for (; i + vc <= x.Length; i += vc) acc += new Vector<T>(x.Slice(i)) - vm;
-            s = Vector.Sum(acc);
-        }
-        for (; i < x.Length; i++) s += x[i] - m;
+        double s = 0;
+        for (int c0 = 0; c0 < x.Length; c0 += Piece) s += double.CreateTruncating(PieceDeviationSum(x.Slice(c0, Math.Min(Piece, x.Length - c0)), m, squared: false));
         return s;
     }
 
-    private static T SumSquaredDeviation<T>(ReadOnlySpan<T> x, T m) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>Σ (x - m)² over a row, per piece in T and across pieces in double.</summary>
+    private static double SumSquaredDeviation<T>(ReadOnlySpan<T> x, T m) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double s = 0;
+        for (int c0 = 0; c0 < x.Length; c0 += Piece) s += double.CreateTruncating(PieceDeviationSum(x.Slice(c0, Math.Min(Piece, x.Length - c0)), m, squared: true));
+        return s;
+    }
+
+    private static T PieceDeviationSum<T>(ReadOnlySpan<T> x, T m, bool squared) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0, vc = Vector<T>.Count;
         T s = T.Zero;
         if (Vector.IsHardwareAccelerated && x.Length >= vc)
         {
             var vm = new Vector<T>(m); var acc = Vector<T>.Zero;
-            for (; i + vc <= x.Length; i += vc) { var d = new Vector<T>(x.Slice(i)) - vm; acc += d * d; }
+            for (; i + vc <= x.Length; i += vc) { var d = new Vector<T>(x.Slice(i)) - vm; acc += squared ? d * d : d; }
             s = Vector.Sum(acc);
         }
-        for (; i < x.Length; i++) { T d = x[i] - m; s += d * d; }
+        for (; i < x.Length; i++) { T d = x[i] - m; s += squared ? d * d : d; }
         return s;
     }
 
@@ -223,17 +255,18 @@ internal static class Norm
     public static void NormalizeBackward<T>(T[] gxhat, T[] xhat, int p, int g, int q, T[] rstd, bool fixedStats, T[] gx)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        T count = T.CreateChecked((long)p * q);
+        double count = (double)p * q;
         ForEachGroup(g, (long)p * g * q, gi =>
         {
-            T a = T.Zero, b = T.Zero;
+            // Layer/group norm groups are one long row (p = 1): summed in T alone they would lose digits.
+            double a = 0, b = 0;
             if (!fixedStats)
             {
                 for (int pi = 0; pi < p; pi++)
                 {
                     int o = (pi * g + gi) * q;
-                    a += TensorPrimitives.Sum<T>(gxhat.AsSpan(o, q));
-                    b += TensorPrimitives.Dot<T>(gxhat.AsSpan(o, q), xhat.AsSpan(o, q));
+                    a += SumOrDot<T>(gxhat.AsSpan(o, q), default);
+                    b += SumOrDot<T>(gxhat.AsSpan(o, q), xhat.AsSpan(o, q));
                 }
                 a /= count; b /= count;
             }
@@ -241,8 +274,8 @@ internal static class Norm
             {
                 int o = (pi * g + gi) * q;
                 var dst = gx.AsSpan(o, q);
-                TensorPrimitives.MultiplyAdd<T>(xhat.AsSpan(o, q), -b, gxhat.AsSpan(o, q), dst);
-                Affine<T>(dst, a, rstd[gi], T.Zero, dst);
+                TensorPrimitives.MultiplyAdd<T>(xhat.AsSpan(o, q), T.CreateTruncating(-b), gxhat.AsSpan(o, q), dst);
+                Affine<T>(dst, T.CreateTruncating(a), rstd[gi], T.Zero, dst);
             }
         });
     }
@@ -272,26 +305,52 @@ internal static class Norm
         }
     }
 
-    /// <summary>Affine parameter gradients: gw[c] = Σ gy·xhat, gb[c] = Σ gy over [outer, C, inner] (either may be null).</summary>
+    /// <summary>
+    /// Affine parameter gradients: gw[c] += Σ gy·xhat, gb[c] += Σ gy over [outer, C, inner] (either may be null). The sums
+    /// run over every row (layer norm) or sample (group norm) and accumulate in double, as batch norm's do.
+    /// </summary>
     public static void ScaleShiftBackward<T>(T[] gy, T[] xhat, int outer, int c, int inner, T[]? gw, T[]? gb)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        for (int o = 0; o < outer; o++)
+        var accW = gw != null ? StorageRecycler.Take<double>(c) : null;
+        var accB = gb != null ? StorageRecycler.Take<double>(c) : null;
+        if (inner == 1)
         {
-            if (inner == 1)
+            // Layer norm: the affine is element-wise over each row; blocks of rows are summed vectorised in T, then in double.
+            const int rowsPerBlock = 32;
+            var pw = gw != null ? StorageRecycler.Take<T>(c) : null;
+            var pb = gb != null ? StorageRecycler.Take<T>(c) : null;
+            for (int o0 = 0; o0 < outer; o0 += rowsPerBlock)
             {
-                var g = gy.AsSpan(o * c, c);
-                if (gw != null) TensorPrimitives.MultiplyAdd<T>(g, xhat.AsSpan(o * c, c), gw, gw);
-                if (gb != null) TensorPrimitives.Add<T>(gb, g, gb);
-                continue;
+                pw?.AsSpan(0, c).Clear(); pb?.AsSpan(0, c).Clear();
+                for (int o = o0; o < Math.Min(outer, o0 + rowsPerBlock); o++)
+                {
+                    var g = gy.AsSpan(o * c, c);
+                    if (pw != null) TensorPrimitives.MultiplyAdd<T>(g, xhat.AsSpan(o * c, c), pw.AsSpan(0, c), pw.AsSpan(0, c));
+                    if (pb != null) TensorPrimitives.Add<T>(pb.AsSpan(0, c), g, pb.AsSpan(0, c));
+                }
+                for (int ci = 0; ci < c; ci++)
+                {
+                    if (pw != null) accW![ci] += double.CreateTruncating(pw[ci]);
+                    if (pb != null) accB![ci] += double.CreateTruncating(pb[ci]);
+                }
             }
-            for (int ci = 0; ci < c; ci++)
-            {
-                int off = (o * c + ci) * inner;
-                var g = gy.AsSpan(off, inner);
-                if (gw != null) gw[ci] += TensorPrimitives.Dot<T>(g, xhat.AsSpan(off, inner));
-                if (gb != null) gb[ci] += TensorPrimitives.Sum<T>(g);
-            }
+        }
+        else
+        {
+            for (int o = 0; o < outer; o++)
+                for (int ci = 0; ci < c; ci++)
+                {
+                    int off = (o * c + ci) * inner;
+                    var g = gy.AsSpan(off, inner);
+                    if (accW != null) accW[ci] += SumOrDot<T>(g, xhat.AsSpan(off, inner));
+                    if (accB != null) accB[ci] += SumOrDot<T>(g, default);
+                }
+        }
+        for (int ci = 0; ci < c; ci++)
+        {
+            if (gw != null) gw[ci] += T.CreateTruncating(accW![ci]);
+            if (gb != null) gb[ci] += T.CreateTruncating(accB![ci]);
         }
     }
 }

@@ -3,6 +3,12 @@ namespace ConvLab;
 /// <summary>
 /// A seeded random-number generator (xoshiro256**). The same seed gives the same numbers on every
 /// machine. <see cref="Default"/> plays the role of PyTorch's global generator (<c>torch.manual_seed</c>).
+/// <para>Thread safety: the draws themselves (<see cref="NextUInt64"/>, <see cref="NextDouble"/>, ...) are not synchronised,
+/// like <see cref="System.Random"/>. The tensor factories (<see cref="Tensor.Rand"/>, <see cref="Tensor.Randn"/>,
+/// <see cref="Tensor.RandInt"/>, <see cref="Tensor.RandPerm"/>) and dropout lock the generator for the whole op, as PyTorch
+/// locks its generator's mutex per op, so <see cref="Default"/> (or any generator) may be shared by threads through them:
+/// each op then takes one contiguous block of the stream, and which op gets which block depends on scheduling. For
+/// reproducible results across threads give each thread its own generator.</para>
 /// </summary>
 public sealed class Generator
 {
@@ -12,7 +18,7 @@ public sealed class Generator
     /// <summary>Creates a generator from a seed.</summary>
     public Generator(ulong seed = 0) => ManualSeed(seed);
 
-    /// <summary>The process-wide generator used when none is passed.</summary>
+    /// <summary>The process-wide generator used when none is passed (shared by all threads; see the class remarks).</summary>
     public static Generator Default { get; } = new(0);
 
     /// <summary>Re-seeds this generator.</summary>
@@ -85,9 +91,12 @@ public sealed partial class Tensor
         var g = generator ?? Generator.Default;
         var t = Zeros(shape, dtype);
         double scale = high - low;
-        if (t.Storage is float[] f) for (int i = 0; i < f.Length; i++) f[i] = (float)(low + scale * g.NextDouble());
-        else if (t.Storage is double[] d) for (int i = 0; i < d.Length; i++) d[i] = low + scale * g.NextDouble();
-        else for (int i = 0; i < t.Numel; i++) t.SetFlat(i, low + scale * g.NextDouble());
+        lock (g)
+        {
+            if (t.Storage is float[] f) for (int i = 0; i < f.Length; i++) f[i] = (float)(low + scale * g.NextDouble());
+            else if (t.Storage is double[] d) for (int i = 0; i < d.Length; i++) d[i] = low + scale * g.NextDouble();
+            else for (int i = 0; i < t.Numel; i++) t.SetFlat(i, low + scale * g.NextDouble());
+        }
         return t;
     }
 
@@ -96,9 +105,12 @@ public sealed partial class Tensor
     {
         var g = generator ?? Generator.Default;
         var t = Zeros(shape, dtype);
-        if (t.Storage is float[] f) for (int i = 0; i < f.Length; i++) f[i] = (float)(mean + std * g.NextNormal());
-        else if (t.Storage is double[] d) for (int i = 0; i < d.Length; i++) d[i] = mean + std * g.NextNormal();
-        else for (int i = 0; i < t.Numel; i++) t.SetFlat(i, mean + std * g.NextNormal());
+        lock (g)
+        {
+            if (t.Storage is float[] f) for (int i = 0; i < f.Length; i++) f[i] = (float)(mean + std * g.NextNormal());
+            else if (t.Storage is double[] d) for (int i = 0; i < d.Length; i++) d[i] = mean + std * g.NextNormal();
+            else for (int i = 0; i < t.Numel; i++) t.SetFlat(i, mean + std * g.NextNormal());
+        }
         return t;
     }
 
@@ -109,7 +121,7 @@ public sealed partial class Tensor
         var g = generator ?? Generator.Default;
         var t = Zeros(shape, DType.Int64);
         var d = (long[])t.Storage;
-        for (int i = 0; i < d.Length; i++) d[i] = low + (long)(g.NextDouble() * (high - low));
+        lock (g) for (int i = 0; i < d.Length; i++) d[i] = low + (long)(g.NextDouble() * (high - low));
         return t;
     }
 
@@ -119,7 +131,7 @@ public sealed partial class Tensor
         var g = generator ?? Generator.Default;
         var p = new long[n];
         for (int i = 0; i < n; i++) p[i] = i;
-        for (int i = n - 1; i > 0; i--) { int j = g.NextInt(i + 1); (p[i], p[j]) = (p[j], p[i]); }
+        lock (g) for (int i = n - 1; i > 0; i--) { int j = g.NextInt(i + 1); (p[i], p[j]) = (p[j], p[i]); }
         return FromArray(p, n);
     }
 }

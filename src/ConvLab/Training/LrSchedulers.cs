@@ -61,10 +61,20 @@ public abstract class LrScheduler
     {
         var d = new Dictionary<string, Tensor> { ["last_epoch"] = Tensor.Scalar(LastEpoch, DType.Float64) };
         for (int g = 0; g < _lastLr.Length; g++) d[$"last_lr.{g}"] = Tensor.Scalar(_lastLr[g], DType.Float64);
+        foreach (var (k, v) in Settings()) d[k] = Tensor.Scalar(v, DType.Float64);
         return d;
     }
 
-    /// <summary>Restores a position saved with <see cref="StateDict"/> without touching the optimizer's rates.</summary>
+    /// <summary>The schedule's own settings saved in the state dict (e.g. <c>T_max</c>), as PyTorch's state dict holds them.</summary>
+    protected virtual IEnumerable<(string Key, double Value)> Settings() => [];
+
+    /// <summary>
+    /// Takes the settings found in a loaded state dict, replacing the constructed ones as PyTorch's <c>load_state_dict</c>
+    /// does (so a resumed schedule continues the saved one); absent keys (older state dicts) keep the constructed values.
+    /// </summary>
+    protected virtual void LoadSettings(IReadOnlyDictionary<string, Tensor> stateDict) { }
+
+    /// <summary>Restores a position (and the settings) saved with <see cref="StateDict"/> without touching the optimizer's rates.</summary>
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict)
     {
         ArgumentNullException.ThrowIfNull(stateDict);
@@ -74,6 +84,7 @@ public abstract class LrScheduler
         for (int g = 0; g < lr.Length; g++)
             lr[g] = stateDict.TryGetValue($"last_lr.{g}", out var t) ? t.Item()
                 : throw new ArgumentException($"{GetType().Name}: load_state_dict: missing key 'last_lr.{g}' ({BaseLrs.Count} groups expected)");
+        LoadSettings(stateDict);
         LastEpoch = (int)e.Item();
         _lastLr = lr;
     }
@@ -139,8 +150,11 @@ public sealed class ExponentialLR : LrScheduler
 /// </summary>
 public sealed class CosineAnnealingLR : LrScheduler
 {
-    private readonly int _tMax;
-    private readonly double _etaMin;
+    private int _tMax;
+    private double _etaMin;
+
+    /// <summary>Epochs of one half-period (PyTorch's <c>T_max</c>); a loaded state dict restores the saved value.</summary>
+    public int TMax => _tMax;
 
     /// <summary>Creates the schedule (PyTorch <c>CosineAnnealingLR(T_max, eta_min=0)</c>).</summary>
     public CosineAnnealingLR(Optimizer optimizer, int tMax, double etaMin = 0) : base(optimizer)
@@ -158,6 +172,21 @@ public sealed class CosineAnnealingLR : LrScheduler
         if (((e - 1 - t) % (2 * t) + 2 * t) % (2 * t) == 0)
             return currentLr + (baseLr - _etaMin) * (1 - Math.Cos(Math.PI / t)) / 2;
         return (1 + Math.Cos(Math.PI * e / t)) / (1 + Math.Cos(Math.PI * (e - 1) / t)) * (currentLr - _etaMin) + _etaMin;
+    }
+
+    /// <inheritdoc/>
+    protected override IEnumerable<(string Key, double Value)> Settings() => [("T_max", _tMax), ("eta_min", _etaMin)];
+
+    /// <inheritdoc/>
+    protected override void LoadSettings(IReadOnlyDictionary<string, Tensor> stateDict)
+    {
+        if (stateDict.TryGetValue("T_max", out var t))
+        {
+            double v = t.Item();
+            _tMax = v >= 1 && v <= int.MaxValue && v == Math.Floor(v) ? (int)v
+                : throw new ArgumentException($"CosineAnnealingLR: load_state_dict: T_max must be a positive integer, got {v}");
+        }
+        if (stateDict.TryGetValue("eta_min", out var m)) _etaMin = m.Item();
     }
 }
 
@@ -193,8 +222,10 @@ public sealed class CosineWarmupLR : LrScheduler
 /// <summary>
 /// The 1cycle policy (PyTorch's <c>OneCycleLR</c>): from maxLr/divFactor up to maxLr over pctStart of the steps,
 /// then down to initial/finalDivFactor (three-phase: back to the initial rate first, then down). With
-/// <c>cycleMomentum</c> the momentum (SGD/RMSprop) or beta1 (Adam/AdamW) moves inversely between maxMomentum and
-/// baseMomentum; unlike PyTorch it is off by default. Stepping beyond totalSteps throws, as PyTorch.
+/// <c>cycleMomentum</c> (on by default, as PyTorch) the momentum (SGD/RMSprop) or beta1 (Adam/AdamW) moves inversely
+/// between maxMomentum and baseMomentum; an optimizer with neither is refused, as PyTorch. The cycled momentum lives in
+/// the optimizer's groups, so it is saved and restored with the optimizer's state dict (<c>param_groups.{g}.momentum</c>
+/// / <c>beta1</c>), as PyTorch's <c>param_groups</c> carry it. Stepping beyond totalSteps throws, as PyTorch.
 /// </summary>
 public sealed class OneCycleLR : LrScheduler
 {
@@ -206,14 +237,14 @@ public sealed class OneCycleLR : LrScheduler
 
     /// <summary>Creates the schedule with one maximum rate for every group.</summary>
     public OneCycleLR(Optimizer optimizer, double maxLr, int totalSteps, double pctStart = 0.3, string annealStrategy = "cos",
-        double divFactor = 25, double finalDivFactor = 1e4, bool threePhase = false, bool cycleMomentum = false,
+        double divFactor = 25, double finalDivFactor = 1e4, bool threePhase = false, bool cycleMomentum = true,
         double baseMomentum = 0.85, double maxMomentum = 0.95)
         : this(optimizer, [.. optimizer.ParamGroups.Select(_ => maxLr)], totalSteps, pctStart, annealStrategy, divFactor, finalDivFactor,
             threePhase, cycleMomentum, baseMomentum, maxMomentum) { }
 
     /// <summary>Creates the schedule with one maximum rate per group.</summary>
     public OneCycleLR(Optimizer optimizer, double[] maxLrs, int totalSteps, double pctStart = 0.3, string annealStrategy = "cos",
-        double divFactor = 25, double finalDivFactor = 1e4, bool threePhase = false, bool cycleMomentum = false,
+        double divFactor = 25, double finalDivFactor = 1e4, bool threePhase = false, bool cycleMomentum = true,
         double baseMomentum = 0.85, double maxMomentum = 0.95) : base(SetInitial(optimizer, maxLrs, divFactor))
     {
         if (totalSteps <= 0) throw new ArgumentException($"OneCycleLR: expected positive integer total_steps, but got {totalSteps}");
@@ -227,12 +258,14 @@ public sealed class OneCycleLR : LrScheduler
             ? [(pctStart * totalSteps - 1, false, true, mx, bs), (2 * pctStart * totalSteps - 2, true, false, bs, mx), (totalSteps - 1, false, false, mx, mx)]
             : [(pctStart * totalSteps - 1, false, true, mx, bs), (totalSteps - 1, true, false, bs, mx)];
         if (cycleMomentum)
+        {
             foreach (var g in optimizer.ParamGroups)
             {
                 if (g.Betas is { } b) g.Betas = (mx, b.Beta2);
                 else if (g.Momentum != null) g.Momentum = mx;
-                else throw new ArgumentException($"OneCycleLR: {optimizer.Name} has no momentum or betas to cycle (cycle_momentum=true)");
+                else throw new ArgumentException($"OneCycleLR: optimizer must support momentum or beta1 with `cycle_momentum` option enabled ({optimizer.Name} has neither; pass cycleMomentum: false)");
             }
+        }
         Start();
     }
 

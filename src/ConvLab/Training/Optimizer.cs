@@ -181,7 +181,8 @@ public abstract class Optimizer
     /// <summary>
     /// The optimizer state as named tensors (copies): <c>state.{i}.step</c> (float64 scalar) and
     /// <c>state.{i}.{buffer}</c> (float32, the parameter's shape), where i numbers the parameters across
-    /// groups as PyTorch does, plus <c>param_groups.{g}.lr</c> and <c>param_groups.{g}.initial_lr</c>.
+    /// groups as PyTorch does, plus <c>param_groups.{g}.lr</c>, <c>param_groups.{g}.initial_lr</c> and the group's
+    /// <c>momentum</c> or <c>beta1</c>/<c>beta2</c> (schedulers such as <see cref="OneCycleLR"/> cycle them).
     /// </summary>
     public IReadOnlyDictionary<string, Tensor> StateDict()
     {
@@ -196,17 +197,27 @@ public abstract class Optimizer
         {
             d[$"param_groups.{g}.lr"] = Tensor.Scalar(_groups[g].LearningRate, DType.Float64);
             if (_groups[g].InitialLr is { } il) d[$"param_groups.{g}.initial_lr"] = Tensor.Scalar(il, DType.Float64);
+            if (_groups[g].Momentum is { } m) d[$"param_groups.{g}.momentum"] = Tensor.Scalar(m, DType.Float64);
+            if (_groups[g].Betas is { } b)
+            {
+                d[$"param_groups.{g}.beta1"] = Tensor.Scalar(b.Beta1, DType.Float64);
+                d[$"param_groups.{g}.beta2"] = Tensor.Scalar(b.Beta2, DType.Float64);
+            }
         }
         return d;
     }
 
-    /// <summary>Replaces the optimizer state by one saved with <see cref="StateDict"/> (same parameter layout).</summary>
+    /// <summary>
+    /// Replaces the optimizer state by one saved with <see cref="StateDict"/> (same parameter layout). Group settings
+    /// absent from an older state dict (momentum, betas) keep their current values.
+    /// </summary>
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> stateDict)
     {
         var ps = Indexed().ToArray();
         var fresh = new Dictionary<Tensor, ParamState>(ReferenceEqualityComparer.Instance);
         var lrs = new Dictionary<int, double>();
         var initial = new Dictionary<int, double>();
+        var settings = new Dictionary<(int, string), double>();
         foreach (var (key, t) in stateDict)
         {
             var parts = key.Split('.');
@@ -215,6 +226,13 @@ public abstract class Optimizer
             if (parts[0] == "param_groups" && i < _groups.Count && parts[2] is "lr" or "initial_lr")
             {
                 (parts[2] == "lr" ? lrs : initial)[i] = t.Item();
+                continue;
+            }
+            if (parts[0] == "param_groups" && i < _groups.Count && parts[2] is "momentum" or "beta1" or "beta2")
+            {
+                bool has = parts[2] == "momentum" ? _groups[i].Momentum != null : _groups[i].Betas != null;
+                if (!has) throw new ArgumentException($"load_state_dict: {key} is saved but {Name}'s group {i} has no {parts[2]}");
+                settings[(i, parts[2])] = t.Item();
                 continue;
             }
             if (parts[0] != "state" || i >= ps.Length)
@@ -230,5 +248,11 @@ public abstract class Optimizer
         foreach (var (p, st) in fresh) _state[p] = st;
         foreach (var (g, lr) in lrs) _groups[g].LearningRate = lr;
         foreach (var (g, lr) in initial) _groups[g].InitialLr = lr;
+        foreach (var ((g, name), v) in settings)
+        {
+            var grp = _groups[g];
+            if (name == "momentum") grp.Momentum = v;
+            else grp.Betas = name == "beta1" ? (v, grp.Betas!.Value.Beta2) : (grp.Betas!.Value.Beta1, v);
+        }
     }
 }

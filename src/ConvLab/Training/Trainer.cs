@@ -178,8 +178,9 @@ public sealed class Trainer
 
     /// <summary>Trains the remaining epochs and returns the final classification validation metrics (null without a validation
     /// set or for a non-classification objective, whose own results the objective holds).</summary>
-    /// <exception cref="TrainingDivergedException">The loss became NaN or infinite: no update was applied, the checkpoint is that of the
-    /// last completed epoch (batch-norm statistics in memory may have seen the bad batch; reload the checkpoint to continue).</exception>
+    /// <exception cref="TrainingDivergedException">The loss became NaN or infinite: no update was applied and the model's buffers
+    /// (batch-norm running statistics, which the bad batch's forward had already updated) are restored to their values before that
+    /// step, so the model in memory is the last good one; the checkpoint is that of the last completed epoch.</exception>
     public ClassificationMetrics? Fit(ITrainingProgress? progress = null, CancellationToken cancellation = default)
     {
         int steps = _objective.StepsPerEpoch;
@@ -199,12 +200,17 @@ public sealed class Trainer
                 cancellation.ThrowIfCancellationRequested();
                 step++;
                 if (!measured && step == warmup + 1) allocStart = GC.GetTotalAllocatedBytes(true);
+                SnapshotBuffers();
                 _recycler.Begin();
                 try
                 {
                     var loss = _objective.Loss(_model, batch);
                     double value = loss.Item();
-                    if (!double.IsFinite(value)) throw Diverged(value, epoch, step, steps);
+                    if (!double.IsFinite(value))
+                    {
+                        RestoreBuffers();
+                        throw Diverged(value, epoch, step, steps);
+                    }
                     // Zeroed in place: the gradients then live in the same memory every step.
                     _optimizer.ZeroGrad(setToNone: false);
                     loss.Backward();
@@ -235,6 +241,31 @@ public sealed class Trainer
         return LastValidation;
     }
 
+    // The forward of a training step updates batch-norm running statistics before the loss can be checked; these copies
+    // (buffers are small: per-channel statistics) let a NaN stop put them back. Taken outside the recycled step (a step
+    // may replace a buffer, so they are matched by position) and reused, so steps allocate nothing for them.
+    private List<Tensor> _bufferCopies = [];
+
+    private void SnapshotBuffers()
+    {
+        using var _ = new NoGrad();
+        int i = 0;
+        foreach (var (_, b) in _model.NamedBuffers())
+        {
+            if (i == _bufferCopies.Count) _bufferCopies.Add(b.Clone());
+            else if (_bufferCopies[i].DType != b.DType || !_bufferCopies[i].Shape.SequenceEqual(b.Shape)) _bufferCopies[i] = b.Clone();
+            else _bufferCopies[i].Copy_(b);
+            i++;
+        }
+    }
+
+    private void RestoreBuffers()
+    {
+        using var _ = new NoGrad();
+        int i = 0;
+        foreach (var (_, b) in _model.NamedBuffers()) b.Copy_(_bufferCopies[i++]);
+    }
+
     private TrainingDivergedException Diverged(double value, int epoch, int step, int steps)
     {
         string what = double.IsNaN(value) ? "NaN" : value > 0 ? "+Inf" : "-Inf";
@@ -242,7 +273,8 @@ public sealed class Trainer
             : EpochsDone == 0 ? $"no checkpoint had been written yet ({Path.GetFileName(_options.CheckpointPath)})"
             : $"the last good checkpoint {Path.GetFileName(_options.CheckpointPath)} (after epoch {EpochsDone}) is intact";
         return new TrainingDivergedException(
-            $"training stopped: the loss is {what} at epoch {epoch}, step {step} of {steps} (try a lower learning rate); {ckpt}", epoch, step);
+            $"training stopped: the loss is {what} at epoch {epoch}, step {step} of {steps} (try a lower learning rate); {ckpt}; " +
+            "the model in memory is as before that step (no update, batch-norm statistics restored)", epoch, step);
     }
 
     private void TrackEarlyStopping(double monitored)

@@ -112,7 +112,7 @@ public static partial class F
         var mask = Tensor.Zeros(maskShape, input.DType);
         // p = 1 drops everything; the scale would be infinite, so the mask is all zeros instead.
         double scale = p < 1 ? 1 / (1 - p) : 0;
-        for (int i = 0; i < mask.Numel; i++) mask.SetFlat(i, g.NextDouble() >= p ? scale : 0);
+        lock (g) for (int i = 0; i < mask.Numel; i++) mask.SetFlat(i, g.NextDouble() >= p ? scale : 0);
         return input.Mul(mask);
     }
 }

@@ -60,17 +60,17 @@ public static partial class F
         return Reduce(loss, reduction, null);
     }
 
-    /// <summary>Mean squared error (PyTorch's <c>F.mse_loss</c>): (input - target)². Shapes broadcast (PyTorch warns; here it is silent). Differentiable w.r.t. input and target.</summary>
+    /// <summary>Mean squared error (PyTorch's <c>F.mse_loss</c>): (input - target)². The shapes must match (see <see cref="CheckSameSize"/>). Differentiable w.r.t. input and target.</summary>
     public static Tensor MseLoss(Tensor input, Tensor target, string reduction = "mean")
         => RegressionLoss("mse_loss", RegressionKind.Mse, 0, input, target, reduction);
 
-    /// <summary>Mean absolute error (PyTorch's <c>F.l1_loss</c>): |input - target| (gradient 0 at 0). Shapes broadcast. Differentiable w.r.t. input and target.</summary>
+    /// <summary>Mean absolute error (PyTorch's <c>F.l1_loss</c>): |input - target| (gradient 0 at 0). The shapes must match. Differentiable w.r.t. input and target.</summary>
     public static Tensor L1Loss(Tensor input, Tensor target, string reduction = "mean")
         => RegressionLoss("l1_loss", RegressionKind.L1, 0, input, target, reduction);
 
     /// <summary>
     /// Smooth L1 (PyTorch's <c>F.smooth_l1_loss</c>): 0.5·d²/β where |d| &lt; β, else |d| - 0.5·β, with
-    /// d = input - target; β = 0 is plain L1, negative β is refused. Shapes broadcast. Differentiable w.r.t. input and target.
+    /// d = input - target; β = 0 is plain L1, negative β is refused. The shapes must match. Differentiable w.r.t. input and target.
     /// </summary>
     public static Tensor SmoothL1Loss(Tensor input, Tensor target, string reduction = "mean", double beta = 1.0)
     {
@@ -80,7 +80,7 @@ public static partial class F
 
     /// <summary>
     /// Huber loss (PyTorch's <c>F.huber_loss</c>): 0.5·d² where |d| ≤ δ, else δ·(|d| - 0.5·δ); δ must be
-    /// positive. Shapes broadcast. Differentiable w.r.t. input and target.
+    /// positive. The shapes must match. Differentiable w.r.t. input and target.
     /// </summary>
     public static Tensor HuberLoss(Tensor input, Tensor target, string reduction = "mean", double delta = 1.0)
     {
@@ -114,16 +114,24 @@ public static partial class F
         return t.Detach().To(input.DType).Expand(shape).ContiguousCopy();
     }
 
+    /// <summary>
+    /// PyTorch broadcasts a target of another size with the warning "Using a target size that is different to the input
+    /// size"; the classic case, a [N, 1] output against an [N] target, silently becomes an [N, N] loss. ConvLab refuses
+    /// instead; callers who mean to broadcast say so with <c>target.Expand(input.Shape)</c>.
+    /// </summary>
+    private static void CheckSameSize(string op, Tensor input, Tensor target)
+    {
+        if (input.Shape.SequenceEqual(target.Shape)) return;
+        throw new ArgumentException($"{op}: Using a target size ({ShapeUtil.Format(target.Shape)}) that is different to the input size ({ShapeUtil.Format(input.Shape)}) " +
+            "would broadcast and likely give incorrect results (PyTorch warns; ConvLab refuses). Please ensure they have the same size, or expand the target explicitly.");
+    }
+
     private static Tensor RegressionLoss(string op, RegressionKind kind, double param, Tensor input, Tensor target, string reduction)
     {
         CheckReduction(op, reduction);
         input.RequireFloat(op); target.RequireFloat(op);
+        CheckSameSize(op, input, target);
         target = target.To(input.DType);
-        if (!input.Shape.SequenceEqual(target.Shape))
-        {
-            var shape = ShapeUtil.Broadcast(input.Shape, target.Shape, op);
-            input = input.Expand(shape); target = target.Expand(shape);
-        }
         var x = input.Detach().Contiguous(); var y = target.Detach().Contiguous();
         var loss = Tensor.Zeros(input.Shape, input.DType);
         bool record = Engine.WillRecord(input, target);

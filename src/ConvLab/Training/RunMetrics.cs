@@ -1,19 +1,36 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
-namespace ConvLab.Imaging;
+namespace ConvLab.Training;
 
-/// <summary>One epoch of a training history; a test value is NaN when that epoch was not evaluated.</summary>
-public readonly record struct EpochMetrics(int Epoch, double TrainLoss, double TrainAccuracy, double TestLoss, double TestAccuracy);
+/// <summary>One row of a run's history in <c>metrics.json</c>; test values are null for epochs without a test pass.</summary>
+public sealed record RunEpoch(int Epoch, double TrainLoss, double TrainAccuracy, double? TestLoss, double? TestAccuracy,
+    double Seconds, double ImagesPerSecond, double LearningRate);
 
 /// <summary>
-/// The parts of a run folder's <c>metrics.json</c> that the plots use: <c>history</c>, <c>class_names</c> and
-/// <c>confusion_matrix</c> (rows = true class, columns = predicted class).
+/// The content of a classification run folder's <c>metrics.json</c> (snake_case keys), the one type that <c>convlab train</c>
+/// writes and every reader (evaluate, predict, export, explain, the run plots) reads. The confusion matrix has rows = true
+/// class, columns = predicted class.
 /// </summary>
-public sealed record RunMetrics(IReadOnlyList<EpochMetrics> History, IReadOnlyList<string> ClassNames, long[,] ConfusionMatrix)
+public sealed record RunMetrics(
+    string Model, int[] InputShape, string DataSource, int TrainImages, int TestImages, int Epochs, int BatchSize, string Optimizer, double LearningRate,
+    bool Augment, ulong Seed, int Threads, string? Transfer, bool StoppedEarly,
+    double TestAccuracy, double TestLoss, double Top5Accuracy, double[] SecondsPerEpoch, double ImagesPerSecond, double BytesAllocatedPerStep,
+    string[] ClassNames, double?[] PerClassAccuracy, long[][] ConfusionMatrix, RunEpoch[] History)
 {
+    /// <summary>The JSON settings of <c>metrics.json</c>: snake_case names, indented, NaN/Infinity as named literals.</summary>
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
     /// <summary>
-    /// Reads <paramref name="path"/>. A missing key, a value of the wrong type or a matrix that does not match the class
-    /// names throws <see cref="InvalidDataException"/> whose message starts with the file name and names the key.
+    /// Reads <paramref name="path"/>. The parts every reader needs (<c>history</c>, <c>class_names</c>,
+    /// <c>confusion_matrix</c>) are checked first: a missing key, a value of the wrong type or a matrix that does not match the
+    /// class names throws <see cref="InvalidDataException"/> whose message starts with the file name and names the key.
+    /// Other keys may be absent (older or hand-written files; their values are then the defaults).
     /// </summary>
     public static RunMetrics Read(string path)
     {
@@ -28,7 +45,7 @@ public sealed record RunMetrics(IReadOnlyList<EpochMetrics> History, IReadOnlyLi
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw Bad(file, $"expected a JSON object at the top level, found {root.ValueKind}");
 
-            var history = new List<EpochMetrics>();
+            int entries = 0;
             var h = Array(file, root, "history");
             for (int i = 0; i < h.GetArrayLength(); i++)
             {
@@ -37,19 +54,18 @@ public sealed record RunMetrics(IReadOnlyList<EpochMetrics> History, IReadOnlyLi
                 if (e.ValueKind != JsonValueKind.Object) throw Bad(file, $"{at} must be an object, found {e.ValueKind}");
                 double epoch = Number(file, e, "epoch", at, optional: false);
                 if (epoch != Math.Floor(epoch) || epoch < 0 || epoch > int.MaxValue) throw Bad(file, $"{at}.epoch must be a non-negative integer, found {epoch}");
-                history.Add(new((int)epoch, Number(file, e, "train_loss", at, false), Number(file, e, "train_accuracy", at, false),
-                    Number(file, e, "test_loss", at, true), Number(file, e, "test_accuracy", at, true)));
+                Number(file, e, "train_loss", at, false); Number(file, e, "train_accuracy", at, false);
+                Number(file, e, "test_loss", at, true); Number(file, e, "test_accuracy", at, true);
+                entries++;
             }
 
-            var names = new List<string>();
             var cn = Array(file, root, "class_names");
             for (int i = 0; i < cn.GetArrayLength(); i++)
-                names.Add(cn[i].ValueKind == JsonValueKind.String ? cn[i].GetString()! : throw Bad(file, $"class_names[{i}] must be a string, found {cn[i].ValueKind}"));
+                if (cn[i].ValueKind != JsonValueKind.String) throw Bad(file, $"class_names[{i}] must be a string, found {cn[i].ValueKind}");
 
             var cm = Array(file, root, "confusion_matrix");
-            int n = names.Count;
+            int n = cn.GetArrayLength();
             if (cm.GetArrayLength() != n) throw Bad(file, $"confusion_matrix has {cm.GetArrayLength()} rows but class_names has {n} names");
-            var matrix = new long[n, n];
             for (int r = 0; r < n; r++)
             {
                 var row = cm[r];
@@ -59,11 +75,24 @@ public sealed record RunMetrics(IReadOnlyList<EpochMetrics> History, IReadOnlyLi
                 {
                     if (!row[c].TryGetInt64(out long v) || v < 0)
                         throw Bad(file, $"confusion_matrix[{r}][{c}] must be a non-negative integer count, found {row[c].GetRawText()}");
-                    matrix[r, c] = v;
                 }
             }
-            return new RunMetrics(history, names, matrix);
+            RunMetrics? m;
+            try { m = root.Deserialize<RunMetrics>(Json); }
+            catch (JsonException e) { throw Bad(file, $"not valid run metrics: {e.Message}"); }
+            if (m == null || m.History.Length != entries) throw Bad(file, "not valid run metrics");
+            return m;
         }
+    }
+
+    /// <summary>The confusion matrix as a rectangular array (rows = true class).</summary>
+    public long[,] ConfusionArray()
+    {
+        int n = ConfusionMatrix.Length;
+        var a = new long[n, n];
+        for (int r = 0; r < n; r++)
+            for (int c = 0; c < n; c++) a[r, c] = ConfusionMatrix[r][c];
+        return a;
     }
 
     private static JsonElement Array(string file, JsonElement root, string key)
