@@ -81,6 +81,18 @@ public sealed class DeformConv2d : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
+        var (offset, mask) = PredictOffsets(input);
+        return Forward(input, offset, mask);
+    }
+
+    /// <summary>
+    /// What the offset branch predicts for <paramref name="input"/>: offsets (N, 2·offset_groups·kh·kw, H_out, W_out) as
+    /// (dy, dx) pairs per tap, and the sigmoid mask (N, offset_groups·kh·kw, H_out, W_out) when modulated (else null).
+    /// Together with <see cref="Forward(Tensor, Tensor, Tensor?)"/> it is <see cref="Forward(Tensor)"/>, split so a caller can
+    /// inspect or penalise the offsets of the same forward pass.
+    /// </summary>
+    public (Tensor Offset, Tensor? Mask) PredictOffsets(Tensor input)
+    {
         var branch = _convOffset.Call(input);
         int offsetChannels = 2 * OffsetGroups * KernelSize[0] * KernelSize[1];
         var offset = branch.Narrow(1, 0, offsetChannels);
@@ -90,8 +102,12 @@ public sealed class DeformConv2d : Module
             var logits = branch.Narrow(1, offsetChannels, offsetChannels / 2);
             mask = logits.Neg().Exp().AddScalar(1).Pow(-1); // sigmoid
         }
-        return F.DeformConv2d(input, offset, Weight, Bias, Stride, Padding, Dilation, mask);
+        return (offset, mask);
     }
+
+    /// <summary>The layer's deformable convolution of <paramref name="input"/> with given offsets and mask (shapes as <see cref="PredictOffsets"/> returns).</summary>
+    public Tensor Forward(Tensor input, Tensor offset, Tensor? mask) =>
+        F.DeformConv2d(input, offset, Weight, Bias, Stride, Padding, Dilation, mask);
 
     /// <inheritdoc/>
     protected override string ExtraRepr() =>
