@@ -135,7 +135,7 @@ public sealed class DeformableExperiment : IExperiment
             tiles.Add(new Tile($"{ClassName(data, label)}: deformable", image, Marks(deform)));
         }
         context.Figure("sampling_locations.png", Charts.ImageGrid(tiles, columns: 4, tileSize: 224, scaling: TileScaling.Clip01,
-            title: "sampling locations of the most active conv3 unit: conv3's 9 (orange), conv2's 81 (blue), unit centre (green)"));
+            title: "most active conv3 unit: its 9 taps (orange), conv2's 81 taps (blue), centre (green)"));
 
         var c = o.Cost;
         context.Figure("step_cost.png", Charts.Bars("deformable / plain, per training step (same process)", "ratio",
@@ -162,7 +162,9 @@ public sealed class DeformableExperiment : IExperiment
             $"whose offset branch is a 3x3 convolution predicting 2·3·3 = 18 offsets per position, initialised to zero. " +
             $"Parameters: plain {N(o.Plain.Params)}, deformable {N(o.Deformable.Params)} (offset branches {N(o.OffsetParams)}, i.e. {Report.Percent((double)(o.Deformable.Params - o.Plain.Params) / o.Plain.Params)} more).");
         rep.Paragraph($"Both start from the same weights (the plain net's state dict loaded into the deformable one; only the conv_offset keys differ). Before training their logits on {N(Math.Min(s.ProbeImages, s.TestImages))} test images differ by at most " +
-            $"{Report.Num(o.FirstForwardMaxAbsDiff, 3)} (largest |logit| {Report.Num(o.FirstForwardMaxAbs, 3)}): zero offsets make a deformable convolution a plain one.");
+            $"{Report.Num(o.FirstForwardMaxAbsDiff, 3)} (largest |logit| {Report.Num(o.FirstForwardMaxAbs, 3)}): " +
+            (s.Modulated ? "zero offsets sample the plain grid, but a fresh v2 layer's mask is sigmoid(0) = 0.5, which halves each deformable layer's response."
+                         : "zero offsets make a deformable convolution a plain one."));
         rep.Paragraph($"Training: the library's Trainer, {s.Epochs.ToString(inv)} epoch(s), batch {s.BatchSize.ToString(inv)}, Adam at {Report.Num(s.Lr)} with the offset branches in their own parameter group at " +
             $"{Report.Num(s.OffsetLrFactor)}x that rate ({Report.Num(s.Lr * s.OffsetLrFactor)}); " +
             (s.OffsetL2 > 0 ? $"L2 penalty {Report.Num(s.OffsetL2)} · Σ_layers mean(offset²) added to the loss." : "no penalty on the offsets (--set offset_l2=λ adds λ · Σ_layers mean(offset²))."));
@@ -177,7 +179,7 @@ public sealed class DeformableExperiment : IExperiment
 
         rep.Heading("Offsets per epoch");
         rep.Paragraph($"Mean |offset| (over dy and dx) and mean offset length, in pixels of the layer's input grid (conv2: 14x14, conv3: 7x7), on {N(Math.Min(s.ProbeImages, s.TestImages))} test images after each epoch.");
-        rep.Table(["epoch", "layer", "mean |offset|", "mean length", "max length"],
+        rep.Table(["epoch", "layer", "mean abs offset", "mean length", "max length"],
             o.Offsets.Select(x => (IReadOnlyList<string>)[x.Epoch.ToString(inv), x.Layer, Report.Num(x.MeanAbs, 3), Report.Num(x.MeanNorm, 3), Report.Num(x.MaxNorm, 3)]));
         rep.Figure("offsets.png", "mean |offset| per epoch");
         rep.Paragraph("Sampling locations: for each test image, the conv3 unit with the largest summed activation; its 9 sampling points and, through conv2's offsets at those points, the 81 points conv2 samples, in image pixels. The plain net samples the fixed 3x3 and 9x9 grids.");
