@@ -19,9 +19,11 @@ internal sealed record DeformableVariant(string Name, long Params, double TestAc
 internal sealed record OffsetRecord(int Epoch, string Layer, double MeanAbs, double MeanNorm, double MaxNorm);
 
 /// <summary>Time and memory of one training step of each net, measured in one process.</summary>
-internal sealed record StepCost(double PlainSeconds, double DeformSeconds, double MedianPairRatio, MeasuredMemory PlainMemory, MeasuredMemory DeformMemory, int Batch, int Reps)
+internal sealed record StepCost(double PlainSeconds, double DeformSeconds, double MedianPairRatio, double PlainCpuSeconds, double DeformCpuSeconds,
+    MeasuredMemory PlainMemory, MeasuredMemory DeformMemory, int Batch, int Reps)
 {
     public double TimeRatio => DeformSeconds / PlainSeconds;
+    public double CpuRatio => DeformCpuSeconds / PlainCpuSeconds;
     public double MemoryRatio => (double)DeformMemory.StepBytes / PlainMemory.StepBytes;
 }
 
@@ -228,24 +230,29 @@ internal static class DeformableStudy
         var (x, y) = new DataLoader(train, s.BatchSize, prefetch: false).GetEpoch(0).First();
         var steps = new[] { Stepper(plain, s, x, y), Stepper(deform, s, x, y) };
         foreach (var step in steps) { step(); step(); }
-        var times = new double[2][];
-        times[0] = new double[s.TimingReps];
-        times[1] = new double[s.TimingReps];
+        var times = new[] { new double[s.TimingReps], new double[s.TimingReps] };
+        var cpu = new double[2];
+        var process = Process.GetCurrentProcess();
         for (int r = 0; r < s.TimingReps; r++)
             for (int k = 0; k < 2; k++)
             {
+                process.Refresh();
+                var cpu0 = process.TotalProcessorTime;
                 var clock = Stopwatch.StartNew();
                 steps[k]();
                 times[k][r] = clock.Elapsed.TotalSeconds;
+                process.Refresh();
+                // Process CPU time (all threads) counts the work done whatever share of the cores the machine's load leaves.
+                cpu[k] += (process.TotalProcessorTime - cpu0).TotalSeconds;
             }
         var ratios = Enumerable.Range(0, s.TimingReps).Select(r => times[1][r] / times[0][r]).ToArray();
         double tp = Median(times[0]), td = Median(times[1]);
-        log?.Invoke($"training step at batch {s.BatchSize}: plain {tp * 1e3:F1} ms, deformable {td * 1e3:F1} ms (medians of {s.TimingReps})");
+        log?.Invoke($"training step at batch {s.BatchSize}: plain {tp * 1e3:F1} ms, deformable {td * 1e3:F1} ms (medians of {s.TimingReps}); CPU time {cpu[0] / s.TimingReps * 1e3:F1} vs {cpu[1] / s.TimingReps * 1e3:F1} ms per step");
         int[] input = [1, 28, 28];
         var memPlain = MemoryProbe.MeasureTrainingStep(() => Create(s, false, seed), input, s.BatchSize, "adam");
         var memDeform = MemoryProbe.MeasureTrainingStep(() => Create(s, true, seed), input, s.BatchSize, "adam");
         log?.Invoke($"training step memory: plain {memPlain.StepBytes / 1e6:F2} MB, deformable {memDeform.StepBytes / 1e6:F2} MB");
-        return new StepCost(tp, td, Median(ratios), memPlain, memDeform, s.BatchSize, s.TimingReps);
+        return new StepCost(tp, td, Median(ratios), cpu[0] / s.TimingReps, cpu[1] / s.TimingReps, memPlain, memDeform, s.BatchSize, s.TimingReps);
     }
 
     private static Action Stepper(DeformableNet net, DeformableSettings s, Tensor x, Tensor y)
