@@ -1,8 +1,10 @@
 using System.Text.Json.Nodes;
 using ConvLab.Experiments.Claims;
+using ConvLab.Imaging;
 using ConvLab.NN;
 using ConvLab.NN.Functional;
 using CsCheck;
+using SkiaSharp;
 using Xunit;
 
 namespace ConvLab.Tests;
@@ -116,6 +118,21 @@ public class DeformableExperimentTests
         Assert.True(penalty > 0);
         var penalised = new DeformableStudy.OffsetPenalty(new Training.ClassificationObjective(data, null, 10, 4, 1), 0.5).Loss(net, (x, y)).Item();
         Assert.Equal(plainLoss + 0.5 * penalty, penalised, 1e-5);
+    }
+
+    /// <summary>The sampling-location figure's dots: drawn at image coordinates (pixel centres at integers) in the palette colour, clipped to their tile.</summary>
+    [Fact]
+    public void ImageGridMarksLandOnTheirImageCoordinatesAndStayInTheirTile()
+    {
+        // 8x8 tiles at tile size 160: 20 output pixels per image pixel, a 10-pixel border, 22-pixel captions, 10-pixel gaps.
+        var marks = new[] { new TileMark(2, 5), new TileMark(8.5, 5), new TileMark(double.NaN, 1) };
+        var png = Charts.ImageGrid([new Tile("marked", Tensor.Zeros([8, 8]), marks), new Tile("plain", Tensor.Zeros([8, 8]))], columns: 2, scaling: TileScaling.Clip01);
+        using var bmp = SKBitmap.Decode(png);
+        SKColor At(double x, double y, int tile = 0) => bmp.GetPixel(10 + tile * 170 + (int)((x + 0.5) * 20), 32 + (int)((y + 0.5) * 20));
+        var dot = At(2, 5);
+        Assert.True(dot.Red > 150 && dot.Green < 100 && dot.Blue < 100, $"mark colour {dot}");
+        Assert.Equal(SKColors.Black, At(5, 2));
+        Assert.Equal(SKColors.Black, At(0, 5, tile: 1)); // the mark past the first tile's right edge is clipped away
     }
 
     [Theory]
