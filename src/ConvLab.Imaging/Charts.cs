@@ -12,7 +12,15 @@ public sealed record Series(string Label, IReadOnlyList<double> X, IReadOnlyList
 /// <summary>One tile of an image grid: a (H, W), (1, H, W) or (3, H, W) float image and its caption.</summary>
 /// <param name="Title">Caption drawn above the tile.</param>
 /// <param name="Image">The image.</param>
-public sealed record Tile(string Title, Tensor Image);
+/// <param name="Marks">Dots drawn over the image (e.g. sampling locations), or null.</param>
+public sealed record Tile(string Title, Tensor Image, IReadOnlyList<TileMark>? Marks = null);
+
+/// <summary>A dot over an image-grid tile at image coordinates where pixel (row i, column j) has its centre at (x = j, y = i); fractional positions are drawn where they fall.</summary>
+/// <param name="X">Column coordinate.</param>
+/// <param name="Y">Row coordinate.</param>
+/// <param name="Colour">Index into the chart palette (the colours of line-chart series).</param>
+/// <param name="Radius">Radius in output pixels.</param>
+public readonly record struct TileMark(double X, double Y, int Colour = 3, float Radius = 3f);
 
 /// <summary>How image-grid tiles map values to grey levels.</summary>
 public enum TileScaling
@@ -164,11 +172,31 @@ public static class Charts
                         fill.Color = new SKColor(r, g, b);
                         canvas.DrawRect(x0 + x * scale, y0 + caption + y * scale, scale, scale, fill);
                     }
+                if (tiles[t].Marks is { } marks) DrawMarks(canvas, marks, x0, y0 + caption, scale, im.W, im.H);
             }
         }
         using var image = SKImage.FromBitmap(bitmap);
         using var data = image.Encode(SKEncodedImageFormat.Png, 100);
         return data.ToArray();
+    }
+
+    /// <summary>Filled dots with a white rim (visible on dark and light pixels), clipped to the tile; non-finite marks are skipped.</summary>
+    private static void DrawMarks(SKCanvas canvas, IReadOnlyList<TileMark> marks, int left, int top, int scale, int w, int h)
+    {
+        canvas.Save();
+        canvas.ClipRect(new SKRect(left, top, left + w * scale, top + h * scale));
+        using var rim = new SKPaint { Color = SKColors.White, IsAntialias = true, Style = SKPaintStyle.Fill };
+        using var dot = new SKPaint { IsAntialias = true, Style = SKPaintStyle.Fill };
+        foreach (var m in marks)
+        {
+            if (!double.IsFinite(m.X) || !double.IsFinite(m.Y) || !(m.Radius > 0)) continue;
+            float cx = left + (float)(m.X + 0.5) * scale, cy = top + (float)(m.Y + 0.5) * scale;
+            var c = Palette[((m.Colour % Palette.Length) + Palette.Length) % Palette.Length];
+            dot.Color = new SKColor(c.R, c.G, c.B);
+            canvas.DrawCircle(cx, cy, m.Radius + 1, rim);
+            canvas.DrawCircle(cx, cy, m.Radius, dot);
+        }
+        canvas.Restore();
     }
 
     private static (float[] Data, int C, int H, int W, float Lo, float Hi) Planes(Tile tile, int index)

@@ -209,7 +209,7 @@ public static class OnnxExport
                 case "deform_conv2d":
                 {
                     var s = A<DeformConvShape>(op, "shape");
-                    // Zero offsets without a mask are a plain convolution (DeformConv2d's offset branch runs that way);
+                    // Zero offsets without a mask are a plain convolution;
                     // writing Conv keeps the batch axis dynamic instead of baking in a batch-sized zero tensor.
                     if (ins[4] == null && IsZeroConstant(ins[1]!))
                     {

@@ -174,6 +174,34 @@ public class DeformTests
         }
     }
 
+    /// <summary>A batch split into per-thread shares of images (partial weight-gradient sums added at the end) gives the
+    /// one-thread numbers, and the direct loops' forward; batches of 2–5 with 2–3 workers, so shares are uneven.</summary>
+    [Fact]
+    public void BatchSplitOverThreadsMatchesOneThread() =>
+        Gen.Select(Valid, Gen.Int[2, 5], Gen.Int[2, 3]).Sample((c0, n, threads) =>
+        {
+            var c = c0 with { N = n };
+            var (x, off, w, b, m) = Inputs(c);
+            var up = Tensor.Randn([c.N, c.COut, c.Ho, c.Wo], new Generator(c.Seed + 1), dtype: DType.Float64);
+            double[][] Run(int count)
+            {
+                int saved = Threads.Count;
+                Threads.Count = count;
+                try
+                {
+                    var leaves = new[] { x, off, w, b, m }.Select(t => t?.Detach().RequiresGrad_()).ToArray();
+                    var y = F.DeformConv2d(leaves[0]!, leaves[1]!, leaves[2]!, leaves[3], c.S, c.P, c.D, leaves[4]);
+                    y.Backward(up);
+                    return [y.ToDoubleArray(), .. leaves.Where(t => t != null).Select(t => t!.Grad!.ToDoubleArray())];
+                }
+                finally { Threads.Count = saved; }
+            }
+            var one = Run(1);
+            var split = Run(threads);
+            AssertClose(Naive(c, x, off, w, b, m), split[0], 1e-12);
+            for (int k = 0; k < one.Length; k++) AssertClose(one[k], split[k], 1e-12);
+        }, iter: 25);
+
     [Fact]
     public void ZeroOffsetsWithUnitMaskEqualAPlainConvolution() =>
         Valid.Sample(c =>

@@ -81,6 +81,18 @@ public sealed class DeformConv2d : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
+        var (offset, mask) = PredictOffsets(input);
+        return Forward(input, offset, mask);
+    }
+
+    /// <summary>
+    /// What the offset branch predicts for <paramref name="input"/>: offsets (N, 2·offset_groups·kh·kw, H_out, W_out) as
+    /// (dy, dx) pairs per tap, and the sigmoid mask (N, offset_groups·kh·kw, H_out, W_out) when modulated (else null).
+    /// Together with <see cref="Forward(Tensor, Tensor, Tensor?)"/> it is <see cref="Forward(Tensor)"/>, split so a caller can
+    /// inspect or penalise the offsets of the same forward pass.
+    /// </summary>
+    public (Tensor Offset, Tensor? Mask) PredictOffsets(Tensor input)
+    {
         var branch = _convOffset.Call(input);
         int offsetChannels = 2 * OffsetGroups * KernelSize[0] * KernelSize[1];
         var offset = branch.Narrow(1, 0, offsetChannels);
@@ -90,8 +102,12 @@ public sealed class DeformConv2d : Module
             var logits = branch.Narrow(1, offsetChannels, offsetChannels / 2);
             mask = logits.Neg().Exp().AddScalar(1).Pow(-1); // sigmoid
         }
-        return F.DeformConv2d(input, offset, Weight, Bias, Stride, Padding, Dilation, mask);
+        return (offset, mask);
     }
+
+    /// <summary>The layer's deformable convolution of <paramref name="input"/> with given offsets and mask (shapes as <see cref="PredictOffsets"/> returns).</summary>
+    public Tensor Forward(Tensor input, Tensor offset, Tensor? mask) =>
+        F.DeformConv2d(input, offset, Weight, Bias, Stride, Padding, Dilation, mask);
 
     /// <inheritdoc/>
     protected override string ExtraRepr() =>
@@ -113,9 +129,8 @@ public sealed class DeformConv2d : Module
     }
 
     /// <summary>
-    /// The offset branch: a plain 2-D convolution with the owner's geometry, weight and bias zero-initialised.
-    /// It is computed as a deformable convolution with all-zero offsets and no mask, which is exactly a
-    /// convolution; that keeps this layer self-contained (no dependency on the Conv2d module family).
+    /// The offset branch: a plain 2-D convolution with the owner's geometry, weight and bias zero-initialised, run by
+    /// <c>F.Conv2d</c> (a deformable convolution with zero offsets gives the same numbers, 2–4x slower: BENCHMARKS.md).
     /// </summary>
     private sealed class OffsetConv2d : Module
     {
@@ -142,9 +157,9 @@ public sealed class DeformConv2d : Module
                 throw new ArgumentException($"DeformConv2d: input of spatial size [{input.Shape[2]}, {input.Shape[3]}] is too small for the dilated kernel with padding [{o.Padding[0]}, {o.Padding[1]}]");
             if ((long)input.Shape[0] * 2 * o.KernelSize[0] * o.KernelSize[1] * ho * wo > Array.MaxLength)
                 throw new ArgumentException($"DeformConv2d: output size [{ho}, {wo}] is too large");
-            // Offsets need not be materialised per channel group here: one zero group covers every channel.
-            var zeros = Tensor.Zeros([input.Shape[0], 2 * o.KernelSize[0] * o.KernelSize[1], (int)ho, (int)wo], input.DType);
-            return F.DeformConv2d(input, zeros, Weight, Bias, o.Stride, o.Padding, o.Dilation);
+            if (input.Shape[1] != Weight.Shape[1])
+                throw new ArgumentException($"deform_conv2d: input has {input.Shape[1]} channels but DeformConv2d expects in_channels = {Weight.Shape[1]}");
+            return F.Conv2d(input, Weight, Bias, o.Stride, o.Padding, o.Dilation);
         }
 
         private static long OutSize(int size, int k, int s, int p, int d)
