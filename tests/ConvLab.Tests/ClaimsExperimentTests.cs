@@ -89,7 +89,8 @@ public class ClaimsExperimentTests
     {
         var (r, _) = RunQuick("coordconv");
         var tasks = Rows(r, "tasks").ToList();
-        Assert.Equal(["uniform", "quadrant"], tasks.Select(t => (string)t["split"]!));
+        Assert.Equal(["classification / uniform", "classification / quadrant", "regression / uniform", "regression / quadrant"],
+            tasks.Select(t => $"{(string)t["task"]!} / {(string)t["split"]!}"));
         foreach (var t in tasks)
         {
             double p = (double)t["p_value"]!, alpha = (double)t["alpha_bonferroni"]!;
@@ -102,8 +103,27 @@ public class ClaimsExperimentTests
                 Assert.True((long)t[m]!["params"]! > 0);
                 Assert.InRange((double)t[m]!["test_accuracy"]!, 0, 1);
                 Assert.True((double)t[m]!["mae"]! >= 0);
+                Assert.True((double)t[m]!["within_1px"]! <= (double)t[m]!["within_2px"]!);
+                Assert.True((double)t[m]!["test_accuracy"]! <= (double)t[m]!["within_1px"]!);
             }
+            Assert.True((double)t["df"]! == 783);
         }
+        // Each task's two models are the documented architectures at width 8 (parameter counts by hand).
+        long Params(int i, string m) => (long)tasks[i][m]!["params"]!;
+        Assert.Equal(2 * 8 * 16 + 8 + 4 * (8 * 8 * 16 + 8) + 8 + 1, Params(0, "conv"));       // deconv
+        Assert.Equal((2 + 2) * 8 + 8 + 2 * (8 * 8 + 8) + 8 + 1, Params(0, "coordconv"));     // CoordConv 1x1 net
+        Assert.Equal(9 * 8 + 8 + 3 * (8 * 8 * 9 + 8) + 8 * 16 * 2 + 2, Params(2, "conv"));  // strided-conv regressor
+        Assert.Equal((1 + 2) * 8 + 8 + 8 * 8 + 8 + 8 * 2 + 2, Params(2, "coordconv"));      // CoordConv regressor
+    }
+
+    [Fact]
+    public void UnknownTaskIsAnErrorNamingTheOption()
+    {
+        var (code, stdout, stderr) = CliTests.Run(2, "experiment", "coordconv", "--quick", "--set", "task=segmentation", "--out", Path.Combine(Path.GetTempPath(), $"convlab-claims-bad-{Guid.NewGuid():N}"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("task=segmentation", stdout + stderr);
+        Assert.Contains("classification, regression", stdout + stderr);
+        Assert.DoesNotContain("   at ", stdout + stderr);
     }
 
     [Fact]
