@@ -137,6 +137,44 @@ public class ClaimsExperimentTests
     }
 
     [Fact]
+    public void BudgetModelsMeetTheBudgetWithTheCalculatorsCounts()
+    {
+        var (r, _) = RunQuick("budget", "--data", "embedded");
+        long budget = (long)r["budget_macs"]!;
+        var models = Rows(r, "models").ToList();
+        Assert.Equal(8, models.Count + r["left_out"]!.AsArray().Count); // every default family is trained or named as left out
+        Assert.Contains(models, m => (string)m["name"]! == "1x conv7");
+        Assert.Contains(models, m => (string)m["name"]! == "3x conv3");
+        foreach (var m in models)
+        {
+            int depth = (int)m["depth"]!, kernel = (int)m["kernel"]!, width = (int)m["width"]!;
+            Assert.InRange((double)(long)m["macs"]! / budget, 0.95, 1.05);
+            // The same network built here from public modules: its parameters and MACs by the calculator must be the reported ones.
+            var layers = new List<Module>();
+            for (int i = 0; i < depth; i++) { layers.Add(new Conv2d(i == 0 ? 1 : width, width, kernel, 1, kernel / 2)); layers.Add(new ReLU()); }
+            layers.AddRange([new MaxPool2d([4, 4]), new Flatten(), new Linear(width * 7 * 7, 10)]);
+            var summary = ConvLab.Analysis.Summary.Of(new Sequential([.. layers]), [1, 28, 28]);
+            Assert.Equal(summary.Params, (long)m["params"]!);
+            Assert.Equal(summary.Macs, (long)m["macs"]!);
+            Assert.Equal(1 + depth * (kernel - 1), (int)m["receptive_field"]!);
+            Assert.InRange((double)m["test_accuracy"]!, 0, 1);
+        }
+    }
+
+    [Fact]
+    public void BudgetNoModelFitsIsAnErrorNamingTheOption()
+    {
+        var (code, stdout, stderr) = CliTests.Run(2, "experiment", "budget", "--quick", "--data", "embedded", "--set", "budget_macs=1000", "--out", Path.Combine(Path.GetTempPath(), $"convlab-claims-bad-{Guid.NewGuid():N}"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("budget_macs=1000", stdout + stderr);
+        Assert.Contains("fits no model", stdout + stderr);
+        Assert.DoesNotContain("   at ", stdout + stderr);
+        (code, stdout, stderr) = CliTests.Run(2, "experiment", "budget", "--quick", "--data", "embedded", "--set", "families=3x4", "--out", Path.Combine(Path.GetTempPath(), $"convlab-claims-bad-{Guid.NewGuid():N}"));
+        Assert.NotEqual(0, code);
+        Assert.Contains("families=3x4", stdout + stderr);
+    }
+
+    [Fact]
     public void CheckerboardOverlapCountsAreTheKnownPatterns()
     {
         var (r, _) = RunQuick("checkerboard");
