@@ -57,7 +57,7 @@ public sealed class CoordConvExperiment : IExperiment
             [("conv baseline", [.. rows.Select(r => r.Conv.Mae)]), ("coordconv", [.. rows.Select(r => r.CoordConv.Mae)])]));
         context.Figure("test_errors.png", Charts.ImageGrid([.. rows.SelectMany(r => new[]
             {
-                new Tile($"{r.Conv.Model} {r.Split}", ErrorMap(r, r.Conv)), new Tile($"coordconv {r.Task} {r.Split}", ErrorMap(r, r.CoordConv)),
+                new Tile($"{r.Conv.Model} {r.Split}", ErrorMap(r, r.Conv)), new Tile($"coordconv {r.Split}", ErrorMap(r, r.CoordConv)),
             })], columns: 2, title: "distance of the predicted centre per test centre (brighter = farther, shared scale)", scaling: TileScaling.Shared));
 
         Write(context, rows, settings);
