@@ -116,25 +116,19 @@ public class ClaimsExperimentTests
         Assert.Equal((1 + 2) * 8 + 8 + 8 * 8 + 8 + 8 * 2 + 2, Params(2, "coordconv"));      // CoordConv regressor
     }
 
-    [Fact]
-    public void UnknownTaskIsAnErrorNamingTheOption()
+    /// <summary>Runs <c>experiment NAME --quick --set SETTING</c> (plus <paramref name="extra"/>) and checks it fails with a one-line error naming the setting and <paramref name="expected"/>.</summary>
+    private static void RejectsSetting(string name, string setting, string[] extra, params string[] expected)
     {
-        var (code, stdout, stderr) = CliTests.Run(2, "experiment", "coordconv", "--quick", "--set", "task=segmentation", "--out", Path.Combine(Path.GetTempPath(), $"convlab-claims-bad-{Guid.NewGuid():N}"));
+        var (code, stdout, stderr) = CliTests.Run(2, ["experiment", name, "--quick", .. extra, "--set", setting, "--out", Path.Combine(Path.GetTempPath(), $"convlab-claims-bad-{Guid.NewGuid():N}")]);
         Assert.NotEqual(0, code);
-        Assert.Contains("task=segmentation", stdout + stderr);
-        Assert.Contains("classification, regression", stdout + stderr);
+        foreach (var e in (string[])[setting, .. expected]) Assert.Contains(e, stdout + stderr);
         Assert.DoesNotContain("   at ", stdout + stderr);
     }
 
-    [Fact]
-    public void UnknownSplitIsAnErrorNamingTheOption()
-    {
-        var (code, stdout, stderr) = CliTests.Run(2, "experiment", "coordconv", "--quick", "--set", "split=diagonal", "--out", Path.Combine(Path.GetTempPath(), $"convlab-claims-bad-{Guid.NewGuid():N}"));
-        Assert.NotEqual(0, code);
-        Assert.Contains("split=diagonal", stdout + stderr);
-        Assert.Contains("uniform, quadrant", stdout + stderr);
-        Assert.DoesNotContain("   at ", stdout + stderr);
-    }
+    [Theory]
+    [InlineData("task=segmentation", "classification, regression")]
+    [InlineData("split=diagonal", "uniform, quadrant")]
+    public void UnknownCoordConvTaskOrSplitIsAnErrorNamingTheOption(string setting, string names) => RejectsSetting("coordconv", setting, [], names);
 
     [Fact]
     public void BudgetModelsMeetTheBudgetWithTheCalculatorsCounts()
@@ -161,18 +155,10 @@ public class ClaimsExperimentTests
         }
     }
 
-    [Fact]
-    public void BudgetNoModelFitsIsAnErrorNamingTheOption()
-    {
-        var (code, stdout, stderr) = CliTests.Run(2, "experiment", "budget", "--quick", "--data", "embedded", "--set", "budget_macs=1000", "--out", Path.Combine(Path.GetTempPath(), $"convlab-claims-bad-{Guid.NewGuid():N}"));
-        Assert.NotEqual(0, code);
-        Assert.Contains("budget_macs=1000", stdout + stderr);
-        Assert.Contains("fits no model", stdout + stderr);
-        Assert.DoesNotContain("   at ", stdout + stderr);
-        (code, stdout, stderr) = CliTests.Run(2, "experiment", "budget", "--quick", "--data", "embedded", "--set", "families=3x4", "--out", Path.Combine(Path.GetTempPath(), $"convlab-claims-bad-{Guid.NewGuid():N}"));
-        Assert.NotEqual(0, code);
-        Assert.Contains("families=3x4", stdout + stderr);
-    }
+    [Theory]
+    [InlineData("budget_macs=1000", "fits no model")]
+    [InlineData("families=3x4", "odd kernel")]
+    public void BudgetNoModelFitsOrABadFamilyIsAnErrorNamingTheOption(string setting, string message) => RejectsSetting("budget", setting, ["--data", "embedded"], message);
 
     [Fact]
     public void CheckerboardOverlapCountsAreTheKnownPatterns()
