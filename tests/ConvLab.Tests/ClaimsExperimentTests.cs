@@ -150,6 +150,7 @@ public class ClaimsExperimentTests
             var summary = ConvLab.Analysis.Summary.Of(new Sequential([.. layers]), [1, 28, 28]);
             Assert.Equal(summary.Params, (long)m["params"]!);
             Assert.Equal(summary.Macs, (long)m["macs"]!);
+            Assert.Equal(width * 7 * 7 * 10 + 10, (long)m["classifier_params"]!);
             Assert.Equal(1 + depth * (kernel - 1), (int)m["receptive_field"]!);
             Assert.InRange((double)m["test_accuracy"]!, 0, 1);
         }

@@ -45,7 +45,7 @@ public sealed class BudgetExperiment : IExperiment
         context.Results["lr"] = lr;
         context.Results["models"] = new JsonArray([.. models.Select(m => (JsonNode)new JsonObject
         {
-            ["name"] = m.Family.Name, ["depth"] = m.Family.Depth, ["width"] = m.Width, ["kernel"] = m.Family.Kernel, ["params"] = m.Params, ["macs"] = m.Macs,
+            ["name"] = m.Family.Name, ["depth"] = m.Family.Depth, ["width"] = m.Width, ["kernel"] = m.Family.Kernel, ["params"] = m.Params, ["classifier_params"] = m.HeadParams, ["macs"] = m.Macs,
             ["macs_vs_budget"] = (double)m.Macs / budget - 1, ["receptive_field"] = m.ReceptiveField, ["train_accuracy"] = m.TrainAccuracy, ["test_accuracy"] = m.TestAccuracy,
             ["train_seconds"] = m.Seconds,
         })]);
@@ -98,6 +98,11 @@ public sealed class BudgetExperiment : IExperiment
             findings.Add($"Does deeper-of-small-filters win here? The best deep 3x3 stack reaches {Report.Percent(deep)}, the best single large filter {Report.Percent(shallow)}: " +
                 $"{(deep > shallow ? "yes" : "no")}, in this run ({epochs.ToString(inv)} epoch(s), one seed).");
         }
+        var fewest = models.MinBy(m => m.Params)!;
+        var most = models.MaxBy(m => m.Params)!;
+        findings.Add($"Equal MACs are not equal parameters: {fewest.Family.Name} has {fewest.Params.ToString("N0", inv)}, {most.Family.Name} {most.Params.ToString("N0", inv)} " +
+            $"({Report.Num((double)most.Params / fewest.Params, 3)}x), {Report.Percent((double)most.HeadParams / most.Params)} of them in its linear classifier (against {Report.Percent((double)fewest.HeadParams / fewest.Params)}): " +
+            "a wide first layer on one input channel costs few MACs per filter, so the shallow models spend the budget on width and the classifier grows with it.");
         rep.Bullets(findings);
         rep.Figure("accuracy.png", "test and train accuracy per model");
         rep.Figure("accuracy_vs_params.png", "test accuracy against parameters at equal MACs");

@@ -13,7 +13,7 @@ internal sealed record BudgetFamily(int Depth, int Kernel)
 }
 
 /// <summary>One trained model of the budget comparison, its costs as the calculator counts them.</summary>
-internal sealed record BudgetModel(BudgetFamily Family, int Width, long Params, long Macs, int ReceptiveField, double TestAccuracy, double TrainAccuracy, double Seconds);
+internal sealed record BudgetModel(BudgetFamily Family, int Width, long Params, long HeadParams, long Macs, int ReceptiveField, double TestAccuracy, double TrainAccuracy, double Seconds);
 
 /// <summary>A family no integer width brings within the tolerance of the budget (the nearest width and its MACs).</summary>
 internal sealed record BudgetMiss(BudgetFamily Family, int Width, long Macs);
@@ -63,12 +63,12 @@ internal static class BudgetStudy
         return new Sequential([.. layers]);
     }
 
-    /// <summary>Parameters, MACs per image and the receptive field (input pixels) of the last convolution, from the calculator.</summary>
-    public static (long Params, long Macs, int ReceptiveField) Cost(Module model, int[] input)
+    /// <summary>Parameters (all, and the linear classifier's), MACs per image and the receptive field (input pixels) of the last convolution, from the calculator.</summary>
+    public static (long Params, long HeadParams, long Macs, int ReceptiveField) Cost(Module model, int[] input)
     {
         var s = Summary.Of(model, input);
         var lastConv = s.Layers.Last(l => l.Type == nameof(Conv2d));
-        return (s.Params, s.Macs, (int)Math.Round(lastConv.ReceptiveField[0]));
+        return (s.Params, s.Layers.Where(l => l.Type == nameof(Linear)).Sum(l => l.Params), s.Macs, (int)Math.Round(lastConv.ReceptiveField[0]));
     }
 
     /// <summary>The width whose MACs are nearest <paramref name="budget"/> (MACs grow with width, so a bisection finds the crossing).</summary>
@@ -111,13 +111,13 @@ internal static class BudgetStudy
         foreach (var (f, w) in fitted)
         {
             var model = Build(f, w, input, classes, new Generator(seed + 1));
-            var (p, macs, rf) = Cost(model, input);
+            var (p, head, macs, rf) = Cost(model, input);
             var sw = Stopwatch.StartNew();
             double acc = ClaimsTraining.Fit(model, train, test, classes, epochs, lr, seed, 64, log: log, what: $"{f.Name} width {w}");
             double seconds = sw.Elapsed.TotalSeconds;
             double trainAcc = Training.Trainer.Evaluate(model, train, classes).Top1;
             log?.Invoke($"{f.Name} width {w}: {p} params, {macs} MACs, receptive field {rf}, test accuracy {acc:P2}");
-            result.Add(new(f, w, p, macs, rf, acc, trainAcc, seconds));
+            result.Add(new(f, w, p, head, macs, rf, acc, trainAcc, seconds));
         }
         return result;
     }
