@@ -89,7 +89,8 @@ public class ClaimsExperimentTests
     {
         var (r, _) = RunQuick("coordconv");
         var tasks = Rows(r, "tasks").ToList();
-        Assert.Equal(["uniform", "quadrant"], tasks.Select(t => (string)t["split"]!));
+        Assert.Equal(["classification / uniform", "classification / quadrant", "regression / uniform", "regression / quadrant"],
+            tasks.Select(t => $"{(string)t["task"]!} / {(string)t["split"]!}"));
         foreach (var t in tasks)
         {
             double p = (double)t["p_value"]!, alpha = (double)t["alpha_bonferroni"]!;
@@ -102,19 +103,63 @@ public class ClaimsExperimentTests
                 Assert.True((long)t[m]!["params"]! > 0);
                 Assert.InRange((double)t[m]!["test_accuracy"]!, 0, 1);
                 Assert.True((double)t[m]!["mae"]! >= 0);
+                Assert.True((double)t[m]!["within_1px"]! <= (double)t[m]!["within_2px"]!);
+                Assert.True((double)t[m]!["test_accuracy"]! <= (double)t[m]!["within_1px"]!);
             }
+            Assert.True((double)t["df"]! == 783);
+        }
+        // Each task's two models are the documented architectures at width 8 (parameter counts by hand).
+        long Params(int i, string m) => (long)tasks[i][m]!["params"]!;
+        Assert.Equal(2 * 8 * 16 + 8 + 4 * (8 * 8 * 16 + 8) + 8 + 1, Params(0, "conv"));       // deconv
+        Assert.Equal((2 + 2) * 8 + 8 + 2 * (8 * 8 + 8) + 8 + 1, Params(0, "coordconv"));     // CoordConv 1x1 net
+        Assert.Equal(9 * 8 + 8 + 3 * (8 * 8 * 9 + 8) + 8 * 16 * 2 + 2, Params(2, "conv"));  // strided-conv regressor
+        Assert.Equal((1 + 2) * 8 + 8 + 8 * 8 + 8 + 8 * 2 + 2, Params(2, "coordconv"));      // CoordConv regressor
+    }
+
+    /// <summary>Runs <c>experiment NAME --quick --set SETTING</c> (plus <paramref name="extra"/>) and checks it fails with a one-line error naming the setting and <paramref name="expected"/>.</summary>
+    private static void RejectsSetting(string name, string setting, string[] extra, params string[] expected)
+    {
+        var (code, stdout, stderr) = CliTests.Run(2, ["experiment", name, "--quick", .. extra, "--set", setting, "--out", Path.Combine(Path.GetTempPath(), $"convlab-claims-bad-{Guid.NewGuid():N}")]);
+        Assert.NotEqual(0, code);
+        foreach (var e in (string[])[setting, .. expected]) Assert.Contains(e, stdout + stderr);
+        Assert.DoesNotContain("   at ", stdout + stderr);
+    }
+
+    [Theory]
+    [InlineData("task=segmentation", "classification, regression")]
+    [InlineData("split=diagonal", "uniform, quadrant")]
+    public void UnknownCoordConvTaskOrSplitIsAnErrorNamingTheOption(string setting, string names) => RejectsSetting("coordconv", setting, [], names);
+
+    [Fact]
+    public void BudgetModelsMeetTheBudgetWithTheCalculatorsCounts()
+    {
+        var (r, _) = RunQuick("budget", "--data", "embedded");
+        long budget = (long)r["budget_macs"]!;
+        var models = Rows(r, "models").ToList();
+        Assert.Equal(8, models.Count + r["left_out"]!.AsArray().Count); // every default family is trained or named as left out
+        Assert.Contains(models, m => (string)m["name"]! == "1x conv7");
+        Assert.Contains(models, m => (string)m["name"]! == "3x conv3");
+        foreach (var m in models)
+        {
+            int depth = (int)m["depth"]!, kernel = (int)m["kernel"]!, width = (int)m["width"]!;
+            Assert.InRange((double)(long)m["macs"]! / budget, 0.95, 1.05);
+            // The same network built here from public modules: its parameters and MACs by the calculator must be the reported ones.
+            var layers = new List<Module>();
+            for (int i = 0; i < depth; i++) { layers.Add(new Conv2d(i == 0 ? 1 : width, width, kernel, 1, kernel / 2)); layers.Add(new ReLU()); }
+            layers.AddRange([new MaxPool2d([4, 4]), new Flatten(), new Linear(width * 7 * 7, 10)]);
+            var summary = ConvLab.Analysis.Summary.Of(new Sequential([.. layers]), [1, 28, 28]);
+            Assert.Equal(summary.Params, (long)m["params"]!);
+            Assert.Equal(summary.Macs, (long)m["macs"]!);
+            Assert.Equal(width * 7 * 7 * 10 + 10, (long)m["classifier_params"]!);
+            Assert.Equal(1 + depth * (kernel - 1), (int)m["receptive_field"]!);
+            Assert.InRange((double)m["test_accuracy"]!, 0, 1);
         }
     }
 
-    [Fact]
-    public void UnknownSplitIsAnErrorNamingTheOption()
-    {
-        var (code, stdout, stderr) = CliTests.Run(2, "experiment", "coordconv", "--quick", "--set", "split=diagonal", "--out", Path.Combine(Path.GetTempPath(), $"convlab-claims-bad-{Guid.NewGuid():N}"));
-        Assert.NotEqual(0, code);
-        Assert.Contains("split=diagonal", stdout + stderr);
-        Assert.Contains("uniform, quadrant", stdout + stderr);
-        Assert.DoesNotContain("   at ", stdout + stderr);
-    }
+    [Theory]
+    [InlineData("budget_macs=1000", "fits no model")]
+    [InlineData("families=3x4", "odd kernel")]
+    public void BudgetNoModelFitsOrABadFamilyIsAnErrorNamingTheOption(string setting, string message) => RejectsSetting("budget", setting, ["--data", "embedded"], message);
 
     [Fact]
     public void CheckerboardOverlapCountsAreTheKnownPatterns()

@@ -20,6 +20,16 @@ internal static class ClaimsTraining
         return metrics?.Top1 ?? double.NaN;
     }
 
+    /// <summary>Trains a regressor with Adam and the mean squared error (<see cref="RegressionObjective"/>) for <paramref name="epochs"/> epochs.</summary>
+    public static void FitRegression(Module model, IRegressionDataset train, int epochs, double lr, ulong seed, int batchSize, Action<string>? log = null, string what = "")
+    {
+        var options = new TrainerOptions { Epochs = epochs, BatchSize = batchSize, Seed = seed };
+        var trainer = new Trainer(model, new Adam(model.Parameters().Where(p => p.RequiresGrad), lr), null, new RegressionObjective(train, null, batchSize, seed), options);
+        trainer.Fit();
+        foreach (var e in trainer.History)
+            log?.Invoke($"{what} epoch {e.Epoch}: train MSE {e.TrainLoss:G4} ({e.Seconds:F1} s)");
+    }
+
     /// <summary>The model's outputs on every sample of <paramref name="data"/>, in order, as rows of floats.</summary>
     public static float[][] Outputs(Module model, IDataset data, int batchSize = 256)
     {

@@ -11,6 +11,7 @@ internal static class NotSoClevr
 {
     public const int Canvas = 64, Half = 4, Lo = 4, Hi = 59;
     public static readonly string[] Splits = ["uniform", "quadrant"];
+    public static readonly string[] Tasks = ["classification", "regression"];
 
     /// <summary>Every centre, row-major (y outer).</summary>
     public static List<(int X, int Y)> Centres()
@@ -59,6 +60,26 @@ internal static class NotSoClevr
             return (Tensor.FromArray([Normalised(c.X), Normalised(c.Y)], 2, 1, 1), Pixel(c));
         }
     }
+
+    /// <summary>
+    /// Coordinate regression: input the rendered 1x64x64 image, target the centre (x, y) in [−1, 1]; as a classification
+    /// dataset the label is the centre pixel (so batched inference reuses the classification path).
+    /// </summary>
+    public sealed class Images(List<(int X, int Y)> centres) : IRegressionDataset, IDataset
+    {
+        public int Count => centres.Count;
+
+        (Tensor Input, Tensor Target) IRegressionDataset.Get(int index)
+        {
+            var c = centres[index];
+            return (Render(c), Tensor.FromArray([Normalised(c.X), Normalised(c.Y)], 2));
+        }
+
+        (Tensor Input, long Label) IDataset.Get(int index) => (Render(centres[index]), Pixel(centres[index]));
+    }
+
+    /// <summary>A normalised coordinate back in pixels (the inverse of <see cref="Normalised"/>).</summary>
+    public static double Pixels(double normalised) => (normalised + 1) * (Canvas - 1) / 2;
 
     /// <summary>The rendered 1x64x64 image of a centre (values 0/1).</summary>
     public static Tensor Render((int X, int Y) c)
