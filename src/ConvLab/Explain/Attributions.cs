@@ -423,18 +423,27 @@ public static class Attributions
         return (win, str);
     }
 
+    /// <summary>The recycler of the calling thread's last batched run (tests read its high-water mark).</summary>
+    [ThreadStatic] internal static StorageRecycler? LastBatchRecycler;
+
     /// <summary>
     /// Runs <paramref name="body"/>(start, count) over [0, rows) in chunks of at most <paramref name="batch"/>. Each chunk
     /// is a <see cref="StorageRecycler"/> step (unless the caller has one open), so the same-sized batches reuse their
     /// storage instead of handing hundreds of megabytes per batch to the GC; bodies copy what they keep into arrays.
+    /// Within a step, module calls without a graph and the backward recycle what is dead at once (see
+    /// <see cref="Module.Call"/>, <see cref="Engine"/>), so the pool holds one batch's working set, not its sum.
     /// </summary>
     internal static void ForEachBatch(Module model, int rows, int batch, Action<int, int> body)
     {
         var recycler = StorageRecycler.StepOpen ? null : new StorageRecycler();
+        LastBatchRecycler = recycler;
         for (int start = 0; start < rows; start += batch)
         {
+            int count = Math.Min(batch, rows - start);
+            // The last, smaller batch needs other sizes than the pool holds: keeping both would hold two batches.
+            if (count < batch) recycler?.Trim();
             recycler?.Begin();
-            try { body(start, Math.Min(batch, rows - start)); }
+            try { body(start, count); }
             finally { recycler?.End(model); }
         }
     }
