@@ -389,7 +389,7 @@ public static class Attributions
     {
         var a = run.Activation;
         if (a.Rank != 4)
-            throw new ArgumentException($"{op}: layer '{run.Label}' outputs shape {ShapeUtil.Format(a.Shape)}, not a feature map (N, C, h, w); choose a convolutional layer");
+            throw new LayerPathException($"{op}: layer '{run.Label}' outputs shape {ShapeUtil.Format(a.Shape)}, not a feature map (N, C, h, w); choose a convolutional layer", run.Label);
         return a;
     }
 
