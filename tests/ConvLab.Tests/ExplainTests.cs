@@ -164,7 +164,8 @@ public class ExplainTests
             {
                 // Each element carries its window's drop, so the map sums to Σ_windows drop × window size.
                 double sum = m.Skip(s * per).Take(per).Sum() / (c * wh * ww);
-                Assert.Equal(fx[s] - fb[s], sum, 4);
+                // An absolute tolerance: rounding both to 4 decimals fails whenever float32 noise straddles a boundary.
+                Assert.Equal(fx[s] - fb[s], sum, 1e-4);
             }
         }, iter: 20);
     }
