@@ -194,7 +194,7 @@ internal static class ExplainCommand
 
     /// <summary>The option a method's error is about: the layer path, or the method itself.</summary>
     private static string OptionFor(ArgumentException e, ExplainMethod m) =>
-        e.Message.Contains(": layer '", StringComparison.Ordinal) ? "--layer: " : $"--method {m.Name}: ";
+        e is LayerPathException ? "--layer: " : $"--method {m.Name}: ";
 
     private static Tensor RunModel(Module model, Tensor x)
     {

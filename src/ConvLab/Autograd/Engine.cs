@@ -88,17 +88,26 @@ public static class Engine
         }
 
         var grads = new Dictionary<Node, Tensor>(ReferenceEqualityComparer.Instance) { [root.GradFn] = gradient };
+        // Inside a recycler step, storage this backward allocates is recycled as soon as it is dead (a node's
+        // temporaries once it returned, a gradient once its node consumed it), as reference counting frees it in
+        // PyTorch; otherwise the step would hold every gradient of the graph at once. Only arrays taken after this mark
+        // are candidates, so nothing of the forward or the caller's is ever touched.
+        var recycle = retainGraph ? null : new BackwardRecycling(StorageRecycler.Mark());
+        recycle?.Pending(gradient, +1);
         for (int k = order.Count - 1; k >= 0; k--)
         {
             var node = order[k];
             if (!grads.Remove(node, out var g)) continue;
+            recycle?.Pending(g, -1);
             if (capture != null)
                 for (int c = 0; c < capture.Count; c++)
                     // A copy: the same tensor may be handed on to a leaf and become its (later accumulated) Grad.
                     if (ReferenceEquals(capture[c].GradFn, node)) captured[c] = g.ContiguousCopy();
             if (node.Released)
                 throw new InvalidOperationException($"backward: trying to backward through the graph a second time ({node.Name} has freed its saved tensors); pass retainGraph: true to the first Backward call");
+            int applyMark = StorageRecycler.Mark();
             var inputGrads = node.Apply(g);
+            recycle?.AfterApply(applyMark, inputGrads);
             var inputs = node.InputArray;
             if (inputGrads.Length != inputs.Length)
                 throw new InvalidOperationException($"autograd: {node.Name} returned {inputGrads.Length} gradients for {inputs.Length} inputs");
@@ -109,17 +118,75 @@ public static class Engine
                 if (input == null || ig == null) continue;
                 if (!ig.Shape.SequenceEqual(input.Shape))
                     throw new InvalidOperationException($"autograd: {node.Name} produced a gradient of shape {ShapeUtil.Format(ig.Shape)} for input {i} of shape {ShapeUtil.Format(input.Shape)}");
-                if (input.GradFn == null) Accumulate(input, ig);
+                if (input.GradFn == null)
+                {
+                    Accumulate(input, ig);
+                    recycle?.Pin(input.Grad);
+                }
                 else
                 {
                     // Passed on to another node, which may hand it to several inputs: no longer one leaf's to take.
                     ig.FreshGradient = false;
-                    grads[input.GradFn] = grads.TryGetValue(input.GradFn, out var prev) ? prev.Add(ig) : ig;
+                    if (grads.TryGetValue(input.GradFn, out var prev))
+                    {
+                        recycle?.Pending(prev, -1);
+                        recycle?.Candidate(prev);
+                        grads[input.GradFn] = prev.Add(ig);
+                    }
+                    else grads[input.GradFn] = ig;
+                    recycle?.Pending(grads[input.GradFn], +1);
                 }
             }
+            recycle?.Candidate(g);
+            recycle?.ReleaseDead();
             if (!retainGraph) node.Release();
         }
         return captured;
+    }
+
+    /// <summary>Which gradient storages of one backward are still needed, and the release of those that are not.</summary>
+    private sealed class BackwardRecycling(int mark)
+    {
+        private readonly Dictionary<Array, int> _pending = new(ReferenceEqualityComparer.Instance);
+        private readonly HashSet<Array> _pinned = new(ReferenceEqualityComparer.Instance);
+        private readonly HashSet<Array> _candidates = new(ReferenceEqualityComparer.Instance);
+        private readonly HashSet<Array> _keep = new(ReferenceEqualityComparer.Instance);
+        private readonly bool _active = mark >= 0;
+
+        /// <summary>Counts a gradient waiting for its node (+1) or handed to it (-1).</summary>
+        public void Pending(Tensor t, int delta)
+        {
+            if (!_active) return;
+            _pending[t.Storage] = _pending.GetValueOrDefault(t.Storage) + delta;
+        }
+
+        /// <summary>A leaf's gradient lives on.</summary>
+        public void Pin(Tensor? t) { if (_active && t != null) _pinned.Add(t.Storage); }
+
+        /// <summary>A gradient that may be dead once this node's outputs are distributed.</summary>
+        public void Candidate(Tensor t) { if (_active) _candidates.Add(t.Storage); }
+
+        /// <summary>A node's temporaries are dead once it returned, except the gradients it returned.</summary>
+        public void AfterApply(int applyMark, Tensor?[] inputGrads)
+        {
+            if (!_active) return;
+            _keep.Clear();
+            foreach (var ig in inputGrads)
+                if (ig != null) { _keep.Add(ig.Storage); _candidates.Add(ig.Storage); }
+            StorageRecycler.ReleaseSince(applyMark, _keep);
+        }
+
+        public void ReleaseDead()
+        {
+            if (!_active) return;
+            foreach (var a in _candidates)
+                if (_pending.GetValueOrDefault(a) <= 0 && !_pinned.Contains(a))
+                {
+                    _pending.Remove(a);
+                    StorageRecycler.Release(a, mark);
+                }
+            _candidates.Clear();
+        }
     }
 
     private static void Accumulate(Tensor leaf, Tensor grad)

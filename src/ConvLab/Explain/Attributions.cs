@@ -106,16 +106,18 @@ public static class Attributions
         var sum = new double[x.Length];
         var rowTarget = new int[steps * n];
         for (int r = 0; r < rowTarget.Length; r++) rowTarget[r] = r / steps;
+        int rows = Math.Min(o.InternalBatchSize, steps * n);
+        var batch = new double[rows * per];
+        var g = new double[rows * per];
         ForEachBatch(model, steps * n, o.InternalBatchSize, (start, count) =>
         {
-            var batch = new double[count * per];
             for (int j = 0; j < count; j++)
             {
                 int s = (start + j) / steps; double a = alphas[(start + j) % steps];
                 for (int e = 0; e < per; e++) batch[j * per + e] = b[s * per + e] + a * (x[s * per + e] - b[s * per + e]);
             }
-            var t = Tensor.FromArray(batch, [count, .. input.Shape[1..]]).To(input.DType);
-            var g = GradientPass(model, t, target.ForRows(resolved, rowTarget.AsSpan(start, count)), op).InputGrad!.ToDoubleArray();
+            var t = BatchTensor(batch, count, input.Shape[1..], input.DType);
+            ReadInto(GradientPass(model, t, target.ForRows(resolved, rowTarget.AsSpan(start, count)), op).InputGrad!, g);
             for (int j = 0; j < count; j++)
             {
                 int s = (start + j) / steps; double w = weights[(start + j) % steps];
@@ -174,16 +176,16 @@ public static class Attributions
         for (int p = 0; p < positions; p++) ForWindow(p, (e) => covered[e]++);
         var rowTarget = new int[positions * n];
         for (int r = 0; r < rowTarget.Length; r++) rowTarget[r] = r / positions;
+        var batch = new double[Math.Min(batchSize, positions * n) * per];
         ForEachBatch(model, positions * n, batchSize, (start, count) =>
         {
-            var batch = new double[count * per];
             for (int j = 0; j < count; j++)
             {
                 int s = (start + j) / positions, p = (start + j) % positions;
                 Array.Copy(x, s * per, batch, j * per, per);
                 ForWindow(p, e => batch[j * per + e] = baselineValue);
             }
-            var (f, _) = Scores(model, Tensor.FromArray(batch, [count, c, h, w]).To(input.DType), target.ForRows(resolved, rowTarget.AsSpan(start, count)), op);
+            var (f, _) = Scores(model, BatchTensor(batch, count, input.Shape[1..], input.DType), target.ForRows(resolved, rowTarget.AsSpan(start, count)), op);
             for (int j = 0; j < count; j++)
             {
                 int s = (start + j) / positions, p = (start + j) % positions;
@@ -389,7 +391,7 @@ public static class Attributions
     {
         var a = run.Activation;
         if (a.Rank != 4)
-            throw new ArgumentException($"{op}: layer '{run.Label}' outputs shape {ShapeUtil.Format(a.Shape)}, not a feature map (N, C, h, w); choose a convolutional layer");
+            throw new LayerPathException($"{op}: layer '{run.Label}' outputs shape {ShapeUtil.Format(a.Shape)}, not a feature map (N, C, h, w); choose a convolutional layer", run.Label);
         return a;
     }
 
@@ -423,20 +425,54 @@ public static class Attributions
         return (win, str);
     }
 
+    /// <summary>The recycler of the calling thread's last batched run (tests read its high-water mark).</summary>
+    [ThreadStatic] internal static StorageRecycler? LastBatchRecycler;
+
     /// <summary>
     /// Runs <paramref name="body"/>(start, count) over [0, rows) in chunks of at most <paramref name="batch"/>. Each chunk
     /// is a <see cref="StorageRecycler"/> step (unless the caller has one open), so the same-sized batches reuse their
     /// storage instead of handing hundreds of megabytes per batch to the GC; bodies copy what they keep into arrays.
+    /// Within a step, module calls without a graph and the backward recycle what is dead at once (see
+    /// <see cref="Module.Call"/>, <see cref="Engine"/>), so the pool holds one batch's working set, not its sum.
     /// </summary>
     internal static void ForEachBatch(Module model, int rows, int batch, Action<int, int> body)
     {
         var recycler = StorageRecycler.StepOpen ? null : new StorageRecycler();
+        LastBatchRecycler = recycler;
         for (int start = 0; start < rows; start += batch)
         {
+            int count = Math.Min(batch, rows - start);
+            // The last, smaller batch needs other sizes than the pool holds: keeping both would hold two batches.
+            if (count < batch) recycler?.Trim();
             recycler?.Begin();
-            try { body(start, Math.Min(batch, rows - start)); }
+            try { body(start, count); }
             finally { recycler?.End(model); }
         }
+    }
+
+    /// <summary>
+    /// The first <paramref name="count"/> items of <paramref name="values"/> (a buffer the caller reuses for every batch)
+    /// as a batch tensor of <paramref name="dtype"/> in recycled storage: no fresh managed array per batch, which would
+    /// pile up on the large-object heap until a full collection.
+    /// </summary>
+    internal static Tensor BatchTensor(double[] values, int count, ReadOnlySpan<int> itemShape, DType dtype)
+    {
+        int[] shape = [count, .. itemShape];
+        var t = Tensor.Uninitialized(shape, dtype);
+        int n = t.Numel;
+        if (t.Storage is float[] f) for (int i = 0; i < n; i++) f[i] = (float)values[i];
+        else Array.Copy(values, (double[])t.Storage, n);
+        return t;
+    }
+
+    /// <summary>The values of <paramref name="t"/> into <paramref name="dest"/> (reused across batches), in row-major order.</summary>
+    internal static void ReadInto(Tensor t, double[] dest)
+    {
+        if (!t.IsContiguous) t = t.ContiguousCopy();
+        int n = t.Numel, o = t.StorageOffset;
+        if (t.Storage is float[] f) for (int i = 0; i < n; i++) dest[i] = f[o + i];
+        else if (t.Storage is double[] d) Array.Copy(d, o, dest, 0, n);
+        else throw new ArgumentException($"explain: expected a float tensor, got {t.DType}");
     }
 
     /// <summary>Noise i for all samples, drawn row by row from one seeded generator (same values whatever the batch size).</summary>
@@ -479,17 +515,19 @@ public static class Attributions
         int drawn = -1;
         var rowTarget = new int[samples * n];
         for (int r = 0; r < rowTarget.Length; r++) rowTarget[r] = r % n;
+        int rows = Math.Min(batchSize, samples * n);
+        var batch = new double[rows * per];
+        var g = new double[rows * per];
         ForEachBatch(model, samples * n, batchSize, (start, count) =>
         {
-            var batch = new double[count * per];
             for (int j = 0; j < count; j++)
             {
                 int i = (start + j) / n, s = (start + j) % n;
                 if (i != drawn) { noise(i, draw); drawn = i; }
                 for (int e = 0; e < per; e++) batch[j * per + e] = x[s * per + e] + draw[s * per + e];
             }
-            var t = Tensor.FromArray(batch, [count, .. input.Shape[1..]]).To(input.DType);
-            var g = GradientPass(model, t, target.ForRows(resolved, rowTarget.AsSpan(start, count)), op).InputGrad!.ToDoubleArray();
+            var t = BatchTensor(batch, count, input.Shape[1..], input.DType);
+            ReadInto(GradientPass(model, t, target.ForRows(resolved, rowTarget.AsSpan(start, count)), op).InputGrad!, g);
             for (int j = 0; j < count; j++)
             {
                 int s = (start + j) % n;

@@ -274,9 +274,9 @@ public static class ExplainMetrics
         var drops = new double[positions][];
         for (int p = 0; p < positions; p++) drops[p] = new double[fillings];
         var rows = new int[positions * fillings];
+        var batch = new double[Math.Min(batchSize, positions * fillings) * x.Length];
         Attributions.ForEachBatch(model, positions * fillings, batchSize, (start, count) =>
         {
-            var batch = new double[count * x.Length];
             for (int j = 0; j < count; j++)
             {
                 int p = (start + j) / fillings, y0 = p / pw * str[0], x0 = p % pw * str[1];
@@ -285,7 +285,7 @@ public static class ExplainMetrics
                     for (int yy = y0; yy < y0 + window[0]; yy++)
                         for (int xx = x0; xx < x0 + window[1]; xx++) batch[j * x.Length + ch * plane + yy * w + xx] = lo + (hi - lo) * g.NextDouble();
             }
-            var (f, _) = Attributions.Scores(model, Tensor.FromArray(batch, count, c, h, w).To(input.DType), target.ForRows(resolved, rows.AsSpan(start, count)), op);
+            var (f, _) = Attributions.Scores(model, Attributions.BatchTensor(batch, count, [c, h, w], input.DType), target.ForRows(resolved, rows.AsSpan(start, count)), op);
             for (int j = 0; j < count; j++) drops[(start + j) / fillings][(start + j) % fillings] = fx[0] - f[j];
         });
         var tests = drops.Select(d => Stats.TTest.OneSample(d)).ToArray();
@@ -318,9 +318,9 @@ public static class ExplainMetrics
         var scores = new double[steps + 1];
         var current = (double[])start.Clone();
         int done = 0;
+        var batch = new double[Math.Min(batchSize, steps + 1) * x.Length];
         Attributions.ForEachBatch(model, steps + 1, batchSize, (first, count) =>
         {
-            var batch = new double[count * x.Length];
             for (int j = 0; j < count; j++)
             {
                 int k = first + j; // image after k steps
@@ -329,7 +329,7 @@ public static class ExplainMetrics
                     for (int ch = 0; ch < c; ch++) current[ch * plane + order[done]] = write[ch * plane + order[done]];
                 Array.Copy(current, 0, batch, j * x.Length, x.Length);
             }
-            var probs = Probabilities(model, Tensor.FromArray(batch, count, c, h, w).To(input.DType), target, op);
+            var probs = Probabilities(model, Attributions.BatchTensor(batch, count, [c, h, w], input.DType), target, op);
             Array.Copy(probs, 0, scores, first, count);
         });
         double area = 0;

@@ -28,11 +28,11 @@ internal static class LayerCapture
         using (tracer.Activate()) output = Attributions.RunModel(model, input, op);
         var outputs = tracer.Invocations.Where(c => ReferenceEquals(c.Module, module)).Select(c => c.Output).ToList();
         if (outputs.Count == 0)
-            throw new ArgumentException($"{op}: layer '{path}' is never called by the model's forward");
+            throw new LayerPathException($"{op}: layer '{path}' is never called by the model's forward", layer);
         int k = call ?? outputs.Count - 1;
         if (k < 0) k += outputs.Count;
         if (k < 0 || k >= outputs.Count)
-            throw new ArgumentException($"{op}: layer '{layer}' asks for call {call} but the forward calls '{path}' {outputs.Count} time(s)");
+            throw new LayerPathException($"{op}: layer '{layer}' asks for call {call} but the forward calls '{path}' {outputs.Count} time(s)", layer);
         return new(output, outputs[k], call == null ? path : $"{path}@{k}", tracer);
     }
 
@@ -42,7 +42,7 @@ internal static class LayerCapture
         int at = layer.LastIndexOf('@');
         if (at < 0) return (layer, null);
         if (!int.TryParse(layer.AsSpan(at + 1), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int k))
-            throw new ArgumentException($"{op}: layer '{layer}': the call index after '@' must be an integer");
+            throw new LayerPathException($"{op}: layer '{layer}': the call index after '@' must be an integer", layer);
         return (layer[..at], k);
     }
 
@@ -52,9 +52,9 @@ internal static class LayerCapture
         var all = model.NamedModules().Where(m => m.Name.Length > 0).ToList();
         foreach (var (name, m) in all) if (name == path) return m;
         var nearest = all.Select(m => m.Name).Distinct().OrderBy(n => Distance(n, path)).ThenBy(n => n, StringComparer.Ordinal).Take(5).ToList();
-        throw new ArgumentException(nearest.Count == 0
+        throw new LayerPathException(nearest.Count == 0
             ? $"{op}: layer '{path}' does not exist (the model has no submodules)"
-            : $"{op}: layer '{path}' does not exist; nearest names: {string.Join(", ", nearest)}");
+            : $"{op}: layer '{path}' does not exist; nearest names: {string.Join(", ", nearest)}", path, nearest);
     }
 
     /// <summary>Levenshtein distance.</summary>

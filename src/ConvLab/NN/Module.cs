@@ -27,12 +27,34 @@ public abstract class Module
     public Tensor Call(Tensor input)
     {
         var tracer = Analysis.Tracer.Current;
-        if (tracer == null) return Forward(input);
+        if (tracer == null)
+        {
+            // Inside a recycler step without a graph, what the forward allocated and did not return (nor keep as state)
+            // is dead when it returns: recycle it now, so a no-grad pass holds about one layer's temporaries at a time
+            // rather than every intermediate of the whole forward until the step ends.
+            int mark = GradMode.IsEnabled ? -1 : StorageRecycler.Mark();
+            if (mark < 0) return Forward(input);
+            var result = Forward(input);
+            var keep = new HashSet<Array>(ReferenceEqualityComparer.Instance) { result.Storage };
+            foreach (var t in Parameters()) keep.Add(t.Storage);
+            foreach (var (_, b) in NamedBuffers()) if (b != null) keep.Add(b.Storage);
+            foreach (var (_, m) in NamedModules())
+                foreach (var t in m.ForwardState()) if (t != null) keep.Add(t.Storage);
+            StorageRecycler.ReleaseSince(mark, keep);
+            return result;
+        }
         tracer.Enter(this);
         var output = Forward(input);
         tracer.Exit(this, input, output);
         return output;
     }
+
+    /// <summary>
+    /// Tensors that <see cref="Forward"/> keeps on the module besides its output, for reading after the call (e.g.
+    /// pooling indices). A module that keeps such state must list it here: without a graph, inside a
+    /// <see cref="StorageRecycler"/> step, everything else a call allocated is recycled when it returns.
+    /// </summary>
+    protected internal virtual IEnumerable<Tensor?> ForwardState() => [];
 
     /// <summary>Registers (or replaces) a parameter; it is made to require grad. Null records an absent optional parameter (e.g. no bias).</summary>
     protected Tensor? RegisterParameter(string name, Tensor? parameter)

@@ -28,6 +28,9 @@ public abstract class MaxPoolingModule : Module
     public Tensor? LastIndices { get; private set; }
 
     /// <inheritdoc/>
+    protected internal override IEnumerable<Tensor?> ForwardState() => [LastIndices];
+
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         if (!ReturnIndices) return ForwardOutput(input);
