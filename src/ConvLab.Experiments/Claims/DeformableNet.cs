@@ -44,6 +44,10 @@ internal sealed class DeformableNet : Module
     /// <summary>The offsets (N, 18, H, W) that the last forward pass predicted, one per deformable layer (graph attached while training).</summary>
     public IReadOnlyList<Tensor> LastOffsets => _offsets;
 
+    /// <inheritdoc/>
+    /// <remarks>The offsets outlive the call: a no-grad call inside a recycler step must not hand their storage back.</remarks>
+    protected override IEnumerable<Tensor?> ForwardState() => _offsets;
+
     /// <summary>Offset-branch parameters (the optimiser's slow group).</summary>
     public IEnumerable<Tensor> OffsetParameters() => DeformLayers.SelectMany(l => new[] { l.Layer.OffsetWeight, l.Layer.OffsetBias });
 
