@@ -37,9 +37,9 @@ targets="$1"
 
 export AFL_SKIP_BIN_CHECK=1 AFL_NO_AFFINITY=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
 export AFL_NO_UI=1 AFL_FORKSRV_INIT_TMOUT=120000 AFL_AUTORESUME=1
-# A reader that tries to allocate far beyond its input fails as OutOfMemoryException (a finding) instead of
+# A reader that tries to allocate far beyond its input (a valid spec may ask for 1 GiB of weights) fails as OutOfMemoryException (a finding) instead of
 # swapping a shared machine.
-export DOTNET_GCHeapHardLimit=0x40000000 DOTNET_TieredCompilation=0
+export DOTNET_GCHeapHardLimit=0x80000000 DOTNET_TieredCompilation=0
 export CONVLAB_FUZZ_WORK="${CONVLAB_FUZZ_WORK:-/dev/shm}"
 
 summary=()
