@@ -20,8 +20,9 @@ public static class ImageFile
     /// <summary>
     /// Loads <paramref name="path"/> as <paramref name="channels"/> (1 = grayscale, 3 = RGB) planes, resized to
     /// <paramref name="height"/> x <paramref name="width"/> when both are given (antialiased bilinear, torchvision's
-    /// <c>Resize(antialias=True)</c>). A truncated, corrupt or unsupported file throws
-    /// <see cref="InvalidDataException"/> naming the file and the defect.
+    /// <c>Resize(antialias=True)</c>). A truncated, corrupt or unsupported file, or one whose header claims more than
+    /// <see cref="MaxPlainPixels"/> pixels at over <see cref="MaxPixelsPerByte"/> pixels per file byte (a decompression
+    /// bomb), throws <see cref="InvalidDataException"/> naming the file and the defect.
     /// </summary>
     public static Tensor Load(string path, int channels = 3, int? height = null, int? width = null)
     {
