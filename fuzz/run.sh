@@ -3,6 +3,7 @@
 #   fuzz/run.sh TARGET SECONDS          one target (see `fuzz/run.sh list`)
 #   fuzz/run.sh all SECONDS             every target in turn, SECONDS each
 #   fuzz/run.sh T1,T2 SECONDS           several, in turn
+#   fuzz/run.sh TARGET 1000000x         until about that many executions instead of for a time
 # Builds and instruments once per call (FUZZ_NO_BUILD=1 reuses fuzz/out/bin), generates the seed corpora with the
 # library's own writers, runs afl-fuzz, then prints executions, paths/edges and findings per target and replays every
 # crash and hang with the uninstrumented build to show the exception. A later call on the same target resumes its
@@ -15,9 +16,10 @@ bin="$out/bin"           # SharpFuzz-instrumented copy: what afl-fuzz runs
 shared="${CONVLAB_SHARED:-$here/../../shared}"
 
 if [[ "${1:-}" == "list" ]]; then dotnet "$publish/ConvLab.Fuzz.dll" list; exit 0; fi
-if [[ $# -ne 2 || ! "$2" =~ ^[0-9]+$ ]]; then
-  echo "usage: fuzz/run.sh TARGET[,TARGET...]|all SECONDS" >&2; exit 2
+if [[ $# -ne 2 || ! "$2" =~ ^[0-9]+x?$ ]]; then
+  echo "usage: fuzz/run.sh TARGET[,TARGET...]|all SECONDS|EXECUTIONSx" >&2; exit 2
 fi
+if [[ "$2" == *x ]]; then limit=(-E "${2%x}"); what="${2%x} executions"; else limit=(-V "$2"); what="$2 s"; fi
 command -v afl-fuzz >/dev/null || { echo "afl-fuzz not found: apt-get install -y afl++" >&2; exit 2; }
 
 if [[ "${FUZZ_NO_BUILD:-0}" != 1 || ! -d "$bin" ]]; then
@@ -49,8 +51,8 @@ for t in "${list[@]}"; do
   [[ "${FUZZ_FRESH:-0}" == 1 ]] && rm -rf "$dir"
   mkdir -p "$dir"
   dict=(); [[ -f "$here/dict/$t.dict" ]] && dict=(-x "$here/dict/$t.dict")
-  echo "== $t: afl-fuzz for $2 s (log $dir.log)"
-  afl-fuzz -i "$out/seeds/$t" -o "$dir" -t "${FUZZ_TIMEOUT_MS:-10000}" -m none -V "$2" "${dict[@]}" \
+  echo "== $t: afl-fuzz for $what (log $dir.log)"
+  afl-fuzz -i "$out/seeds/$t" -o "$dir" -t "${FUZZ_TIMEOUT_MS:-10000}" -m none "${limit[@]}" "${dict[@]}" \
     -- dotnet "$bin/ConvLab.Fuzz.dll" afl "$t" >"$dir.log" 2>&1 || { echo "afl-fuzz failed for $t:"; tail -20 "$dir.log"; continue; }
   stats="$dir/default/fuzzer_stats"
   get() { awk -F' *: *' -v k="$1" '$1==k {print $2}' "$stats"; }
