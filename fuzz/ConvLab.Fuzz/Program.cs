@@ -71,8 +71,8 @@ try
                 ? Directory.EnumerateFiles(p).Where(f => !Path.GetFileName(f).StartsWith('.') && Path.GetFileName(f) != "README.txt").Order(StringComparer.Ordinal)
                 : [p]).ToList();
             int findings = 0;
-            long worst = 0;
-            string worstFile = "";
+            // The input that came closest to its allocation budget, as a fraction of it.
+            (double Fraction, long Allocated, long Input, string File) worst = (0, 0, 0, "");
             foreach (var f in files)
             {
                 var bytes = File.ReadAllBytes(f);
@@ -80,7 +80,7 @@ try
                 {
                     var r = harness.Execute(bytes);
                     long budget = Harness.Budget(bytes.Length, r.Retained);
-                    if (r.Allocated - budget > worst - Harness.Budget(0, 0) || worstFile == "") { worst = r.Allocated - budget + Harness.Budget(0, 0); worstFile = f; }
+                    if ((double)r.Allocated / budget > worst.Fraction) worst = ((double)r.Allocated / budget, r.Allocated, bytes.Length, f);
                     if (files.Count <= 50)
                         Console.WriteLine($"{Path.GetFileName(f)}: {r.Outcome} {r.Elapsed.TotalMilliseconds:F1} ms, {bytes.Length} B in, {r.Allocated} B allocated (budget {budget}){(r.Message.Length > 0 ? ": " + r.Message : "")}");
                 }
@@ -91,7 +91,8 @@ try
                     Console.WriteLine(string.Join('\n', (e.StackTrace ?? "").Split('\n').Take(8)));
                 }
             }
-            Console.WriteLine($"{target.Name}: {files.Count} inputs, {findings} findings");
+            Console.WriteLine($"{target.Name}: {files.Count} inputs, {findings} findings; closest to the allocation budget: " +
+                              $"{worst.Allocated} B for {worst.Input} B in ({100 * worst.Fraction:F1}% of its budget, {Path.GetFileName(worst.File)})");
             return findings == 0 ? 0 : 1;
         }
         default:
