@@ -118,40 +118,22 @@ public class FuzzRegressionTests
         Assert.Equal(spec.LastIndexOf("fc", StringComparison.Ordinal) + 1, e.Column);
     }
 
-    /// <summary>Finding image-2: a 35-byte GIF whose header claims 17993x14648 pixels made the loader allocate 1 GB up front.</summary>
-    [Fact]
-    public void GifClaimingAHugeCanvasAllocatesLittle()
-    {
-        var found = Convert.FromHexString("474946383961494638396101000100800000ff00000000ff2c001c000002024401003b");
-        var (e, allocated) = Refuse<InvalidDataException>(found, "bomb.gif", p => ImageFile.Load(p));
-        Assert.StartsWith("bomb.gif: ", e.Message);
-        AssertWithinBudget(allocated, found);
-    }
-
     /// <summary>
-    /// Finding image-4: a valid 35-byte GIF with a 1x1 frame placed at (14848, 4864) decoded to a 14849x4865 canvas
-    /// (1.7 GB of planes, seconds of work): a decompression bomb, now refused by its pixels per file byte.
+    /// The image findings: a 35-byte GIF claiming 17993x14648 pixels allocated 1 GB up front; a valid 35-byte GIF with a
+    /// 1x1 frame placed at (14848, 4864) decoded to a 14849x4865 canvas (1.7 GB of planes, seconds of work: a
+    /// decompression bomb); a truncated 59-byte GIF claiming 65280x128 (under the bomb threshold) allocated 33 MB of
+    /// managed pixels before the decoder failed, where pixels now go to native memory that only decoded rows touch.
     /// </summary>
-    [Fact]
-    public void GifDecompressionBombIsRefused()
+    [Theory]
+    [InlineData("474946383961494638396101000100800000ff00000000ff2c001c000002024401003b", "bomb.gif", "17993x14648 for a 35-byte file")]
+    [InlineData("47494638396101000100800000ff00000000ff2c003a0013010001000002024401003b", "frame.gif", "14849x4865 for a 35-byte file, more than 32768 pixels per byte (a decompression bomb)")]
+    [InlineData("47494638396101000100800000ff00006700ff2c0000800000ff00006700ff2c000000000100610100010080010000000100610100010080010080", "cut.gif", "truncated (59 bytes hold only part of the 65280x128 image)")]
+    public void HostileGifsAreRefusedWithoutAllocatingTheirClaim(string hex, string name, string expected)
     {
-        var found = Convert.FromHexString("47494638396101000100800000ff00000000ff2c003a0013010001000002024401003b");
-        var (e, allocated) = Refuse<InvalidDataException>(found, "frame.gif", p => ImageFile.Load(p, 1));
-        Assert.Contains("14849x4865 for a 35-byte file", e.Message);
-        Assert.Contains("decompression bomb", e.Message);
-        AssertWithinBudget(allocated, found);
-    }
-
-    /// <summary>
-    /// Finding image-1: a truncated 59-byte GIF claiming 65280x128 (8.4 million pixels, under the bomb threshold) allocated
-    /// 33 MB of managed pixels before the decoder failed; pixels now go to native memory that only decoded rows touch.
-    /// </summary>
-    [Fact]
-    public void TruncatedGifAllocatesNoManagedPixels()
-    {
-        var found = Convert.FromHexString("47494638396101000100800000ff00006700ff2c0000800000ff00006700ff2c000000000100610100010080010000000100610100010080010080");
-        var (e, allocated) = Refuse<InvalidDataException>(found, "cut.gif", p => ImageFile.Load(p));
-        Assert.Contains("65280x128", e.Message);
+        var found = Convert.FromHexString(hex);
+        var (e, allocated) = Refuse<InvalidDataException>(found, name, p => ImageFile.Load(p));
+        Assert.StartsWith(name + ": ", e.Message);
+        Assert.Contains(expected, e.Message);
         AssertWithinBudget(allocated, found);
     }
 
