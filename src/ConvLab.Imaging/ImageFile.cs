@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using SkiaSharp;
 
 namespace ConvLab.Imaging;
@@ -10,11 +11,18 @@ namespace ConvLab.Imaging;
 /// </summary>
 public static class ImageFile
 {
+    /// <summary>Images up to this many pixels (16.7 million, 4096x4096) load whatever their file size.</summary>
+    public const long MaxPlainPixels = 1L << 24;
+
+    /// <summary>Larger images must have at least one file byte per this many pixels.</summary>
+    public const long MaxPixelsPerByte = 1L << 15;
+
     /// <summary>
     /// Loads <paramref name="path"/> as <paramref name="channels"/> (1 = grayscale, 3 = RGB) planes, resized to
     /// <paramref name="height"/> x <paramref name="width"/> when both are given (antialiased bilinear, torchvision's
-    /// <c>Resize(antialias=True)</c>). A truncated, corrupt or unsupported file throws
-    /// <see cref="InvalidDataException"/> naming the file and the defect.
+    /// <c>Resize(antialias=True)</c>). A truncated, corrupt or unsupported file, or one whose header claims more than
+    /// <see cref="MaxPlainPixels"/> pixels at over <see cref="MaxPixelsPerByte"/> pixels per file byte (a decompression
+    /// bomb), throws <see cref="InvalidDataException"/> naming the file and the defect.
     /// </summary>
     public static Tensor Load(string path, int channels = 3, int? height = null, int? width = null)
     {
@@ -81,26 +89,41 @@ public static class ImageFile
         if (size.Width <= 0 || size.Height <= 0) throw Bad(name, $"{codec.EncodedFormat} header gives size {size.Width}x{size.Height}");
         if ((long)size.Width * size.Height > (1L << 28))
             throw Bad(name, $"{codec.EncodedFormat} header gives size {size.Width}x{size.Height}, more than 2^28 pixels");
+        // A decompression bomb: no codec's data reaches 2^15 pixels per byte (deflate on 1-bit PNG tops out near 8,300,
+        // GIF's LZW near 2,700, BMP's RLE skips near 16,300), but Skia fills a GIF canvas larger than its frames, and
+        // fuzz/ found a valid 35-byte GIF that decodes to 134 million pixels (1.7 GB of planes, seconds of work).
+        if ((long)size.Width * size.Height > MaxPlainPixels && (long)size.Width * size.Height > MaxPixelsPerByte * bytes.Length)
+            throw Bad(name, $"{codec.EncodedFormat} header gives size {size.Width}x{size.Height} for a {bytes.Length}-byte file, " +
+                            $"more than {MaxPixelsPerByte} pixels per byte (a decompression bomb)");
         // Unpremultiplied RGBA without a colour space: raw stored values, no profile conversion, alpha kept apart.
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var rgba = new byte[info.BytesSize];
+        // The header's size is only a claim until the data is decoded: a 35-byte GIF can claim 2^28 pixels (found by
+        // fuzz/). The pixels therefore go to zeroed native memory, which the OS commits page by page as Skia writes
+        // decoded rows (ZeroInitialized stops Skia from filling the rows a truncated file lacks), and the managed
+        // planes are allocated only after the decode succeeded.
+        long byteCount = info.BytesSize64;
         SKCodecResult result;
         unsafe
         {
-            fixed (byte* p = rgba) result = codec.GetPixels(info, (IntPtr)p);
+            byte* p = (byte*)NativeMemory.AllocZeroed((nuint)byteCount);
+            try
+            {
+                result = codec.GetPixels(info, (IntPtr)p, new SKCodecOptions { ZeroInitialized = SKZeroInitialized.Yes });
+                // libjpeg only warns when the data ends inside the last scan and Skia then reports success with made-up pixels.
+                if (result == SKCodecResult.Success && codec.EncodedFormat == SKEncodedImageFormat.Jpeg && !JpegHasEnd(bytes))
+                    result = SKCodecResult.IncompleteInput;
+                if (result == SKCodecResult.Success)
+                    return (ToPlanes(new ReadOnlySpan<byte>(p, checked((int)byteCount)), channels), size.Height, size.Width);
+            }
+            finally { NativeMemory.Free(p); }
         }
-        // libjpeg only warns when the data ends inside the last scan and Skia then reports success with made-up pixels.
-        if (result == SKCodecResult.Success && codec.EncodedFormat == SKEncodedImageFormat.Jpeg && !JpegHasEnd(bytes))
-            result = SKCodecResult.IncompleteInput;
-        if (result != SKCodecResult.Success)
-            throw Bad(name, result == SKCodecResult.IncompleteInput
-                ? $"{codec.EncodedFormat} image data is truncated ({bytes.Length} bytes hold only part of the {size.Width}x{size.Height} image)"
-                : $"{codec.EncodedFormat} image data is corrupt ({Describe(result)})");
-        return (ToPlanes(rgba, channels), size.Height, size.Width);
+        throw Bad(name, result == SKCodecResult.IncompleteInput
+            ? $"{codec.EncodedFormat} image data is truncated ({bytes.Length} bytes hold only part of the {size.Width}x{size.Height} image)"
+            : $"{codec.EncodedFormat} image data is corrupt ({Describe(result)})");
     }
 
     /// <summary>RGBA bytes -> planar floats; grayscale with PIL's integer ITU-R 601 luma so gray files load exactly.</summary>
-    private static float[] ToPlanes(byte[] rgba, int channels)
+    private static float[] ToPlanes(ReadOnlySpan<byte> rgba, int channels)
     {
         int n = rgba.Length / 4;
         var dst = new float[channels * n];

@@ -96,6 +96,8 @@ public static partial class SpecParser
 {
     /// <summary>Largest weight tensor (elements) a spec may ask for: 2^28 floats = 1 GiB.</summary>
     public const long MaxTensorElements = 1L << 28;
+    /// <summary>Largest total of conv and linear weights (elements) a whole spec may ask for, also 2^28 floats = 1 GiB.</summary>
+    public const long MaxModelElements = 1L << 28;
     private const int MaxLayers = 10_000;
     private const int MaxNumber = 1 << 20;
 
@@ -245,6 +247,11 @@ public static partial class SpecParser
         private readonly Sequential _seq = new();
         private readonly List<SpecLayer> _layers = [];
         private int[] _shape = [];
+        // The first walk only checks: it computes every shape and weight size but builds no weight-holding module.
+        private bool _dry;
+        private int _count;
+        private long _weights;
+        private static readonly Module Placeholder = new Flatten();
 
         public SpecModel Build(List<Node> nodes, int[]? given)
         {
@@ -264,6 +271,12 @@ public static partial class SpecParser
                 throw Error(text, at, "expected 'INPUT HxWxC' (like INPUT 28x28x1) as the first layer, or an input shape given separately (CLI: --input CxHxW)");
             }
             var input = _shape;
+            // Check the whole spec before allocating any weight, so that an error in a late layer (or a model too
+            // large in total) costs no memory for the layers before it (fuzz/ found 57 MB allocated for an 86-byte spec
+            // refused at its third layer).
+            _dry = true;
+            Walk(nodes);
+            (_dry, _shape, _count, _weights) = (false, input, 0, 0);
             Walk(nodes);
             return new SpecModel(_seq, input, fromSpec, _layers);
         }
@@ -306,7 +319,7 @@ public static partial class SpecParser
 
         private void Layer(List<Tok> w)
         {
-            if (_layers.Count >= MaxLayers) throw Error(text, w[0], $"the spec expands to more than {MaxLayers} layers");
+            if (_count >= MaxLayers) throw Error(text, w[0], $"the spec expands to more than {MaxLayers} layers");
             var head = w[0];
             string kw = head.Text.ToLowerInvariant();
             try
@@ -519,7 +532,7 @@ public static partial class SpecParser
             if (kind == "coordconv") weights = (long)n * ((c + 2) / a.Groups) * a.Kh * a.Kw;
             CheckSize(w, what, weights);
             int[] k = [a.Kh, a.Kw], s = [a.Sh, a.Sw], p = [a.Ph, a.Pw], d = [a.Dh, a.Dw];
-            Module m = kind switch
+            Module m = _dry ? Placeholder : kind switch
             {
                 "sepconv" => new DepthwiseSeparableConv2d(c, n, k, s, p, d, a.Bias, generator: generator),
                 "coordconv" => new CoordConv2d(c, n, k, s, p, d, bias: a.Bias, generator: generator),
@@ -552,13 +565,16 @@ public static partial class SpecParser
             }
             int features = _shape[0];
             CheckSize(w, string.Join(' ', w.Select(t => t.Text)), (long)features * n);
-            Add(w, new Linear(features, n, generator: generator), [n]);
+            Add(w, _dry ? Placeholder : new Linear(features, n, generator: generator), [n]);
         }
 
         private void CheckSize(List<Tok> w, string what, long elements)
         {
             if (elements > MaxTensorElements)
                 throw Error(text, w[0], $"'{what}' needs a weight of {elements:N0} elements on a {Shape(_shape)} input; the limit is {MaxTensorElements:N0}");
+            _weights += elements;
+            if (_weights > MaxModelElements)
+                throw Error(text, w[0], $"'{what}' brings the model's weights to {_weights:N0} elements; the limit for a whole spec is {MaxModelElements:N0}");
         }
 
         private int Numel(int[] shape)
@@ -570,6 +586,8 @@ public static partial class SpecParser
 
         private int OutSize(List<Tok> w, string what, int size, int k, int s, int p, int d)
         {
+            // POOL0 or a 0x0 window would divide by a zero stride below (found by fuzz/).
+            if (k < 1 || s < 1) throw Error(text, w[0], $"'{what}': the kernel size and stride must be positive, got kernel {k}, stride {s}");
             long span = (long)d * (k - 1) + 1, padded = size + 2L * p;
             if (span > padded)
                 throw Error(text, w[0], $"'{what}' needs a window of {span} but the padded input is only {padded} wide (input {Shape(_shape)})");
@@ -591,6 +609,8 @@ public static partial class SpecParser
         {
             if (shape.Any(d => d < 1))
                 throw new SpecSyntaxException(text, head.Offset, length, $"'{what}' gives the empty shape {Shape(shape)}");
+            _count++;
+            if (_dry) { _shape = shape; return; }
             var (line, column) = SpecSyntaxException.Position(text, head.Offset);
             _layers.Add(new SpecLayer(_seq.Count.ToString(CultureInfo.InvariantCulture), what, line, column, shape, m));
             _seq.Append(m);

@@ -60,6 +60,6 @@ public static class IdxReader
             : $"header says {dims[0]} labels";
         if (!gzip && fileLength != headerLen + expected)
             throw DataFile.Error(path, $"{claim} but file holds {fileLength - headerLen} bytes after the {headerLen}-byte header");
-        return (dims, DataFile.ReadPayload(s, expected, path, claim));
+        return (dims, DataFile.ReadPayload(s, expected, path, claim, lengthChecked: !gzip));
     });
 }
