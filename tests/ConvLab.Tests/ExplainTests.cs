@@ -126,8 +126,10 @@ public class ExplainTests
             var r = (IntegrationRule)rule;
             double Delta(int steps) => Math.Abs(Attributions.IntegratedGradients(model, x, ExplainTarget.Class(1),
                 new IntegratedGradientsOptions { Steps = steps, Rule = r }).Delta![0]);
-            double coarse = Delta(2), fine = Delta(64);
-            Assert.True(fine <= coarse + 1e-5, $"{r}: |delta| {fine} at 64 steps vs {coarse} at 2");
+            // One coarse count can land near a zero crossing of the quadrature error (seed cfMGwntHLuh7: 3.9e-4 at 2 steps,
+            // 6.5e-4 at 64); the largest over several coarse counts cannot, for a smooth model.
+            double coarse = new[] { 2, 3, 4, 5 }.Max(Delta), fine = Delta(64);
+            Assert.True(fine <= coarse + 1e-5, $"{r}: |delta| {fine} at 64 steps vs up to {coarse} at 2-5");
         }, iter: 10);
     }
 
