@@ -26,6 +26,9 @@ public sealed class StorageRecycler
     /// <summary>Bytes of storage that had to be newly allocated inside steps since this recycler was made.</summary>
     public long BytesAllocated { get; private set; }
 
+    /// <summary>Bytes of storage idle in the free lists: released by ended steps and not handed out again yet.</summary>
+    public long PooledBytes => _free.Values.Sum(stack => stack.Sum(a => (long)Buffer.ByteLength(a)));
+
     /// <summary>True when a step of some recycler is open on the calling thread.</summary>
     internal static bool StepOpen => _active != null;
 
