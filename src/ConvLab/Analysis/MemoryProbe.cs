@@ -82,6 +82,8 @@ public static class MemoryProbe
             GC.KeepAlive(loss);
         }
         finally { recycler.End(model); }
+        // The optimizer's state is part of the step's memory: keep it reachable until the peak has been taken.
+        GC.KeepAlive(opt);
         GC.KeepAlive(model);
     }
 
