@@ -92,6 +92,37 @@ public class NotebookExperimentTests
     }
 
     [Fact]
+    public void CircularPaddingMakesTheCnnInvariantToEvenShiftsAndReflectDoesNot()
+    {
+        // The premise of Q4's diagnostic: moving a band 14 rows down (an even circular shift) leaves the circular-padded
+        // CNN's logits unchanged, whatever the seed, kernel size or image; the notebook's reflect padding changes them.
+        var images = EdgeImages.Create(3, 21, region: BandRegion.TopLeft);
+        using var _ = new NoGrad();
+        foreach (var (seed, k) in new[] { (1UL, 7), (2UL, 3), (3UL, 5) })
+        {
+            var circular = EdgeModels.Cnn(seed, kernel: k, paddingMode: "circular");
+            var reflect = EdgeModels.Cnn(seed, kernel: k);
+            double reflectChange = 0;
+            for (int i = 0; i < images.Count; i++)
+            {
+                var px = images.Pixels(i).ToArray();
+                var shifted = new float[px.Length];
+                for (int y = 0; y < 28; y++)
+                    for (int x = 0; x < 28; x++) shifted[((y + 14) % 28) * 28 + (x + 14) % 28] = px[y * 28 + x];
+                var a = Tensor.FromArray(px, 1, 1, 28, 28);
+                var b = Tensor.FromArray(shifted, 1, 1, 28, 28);
+                var ya = circular.Forward(a).ToDoubleArray();
+                var yb = circular.Forward(b).ToDoubleArray();
+                for (int j = 0; j < ya.Length; j++) Assert.Equal(ya[j], yb[j], 5);
+                var ra = reflect.Forward(a).ToDoubleArray();
+                var rb = reflect.Forward(b).ToDoubleArray();
+                reflectChange = Math.Max(reflectChange, ra.Zip(rb, (p, q) => Math.Abs(p - q)).Max());
+            }
+            Assert.True(reflectChange > 1e-4, $"reflect padding, kernel {k}: the shift changed the logits by at most {reflectChange}");
+        }
+    }
+
+    [Fact]
     public void EdgeImagesFollowTheNotebooksRecipe()
     {
         var d = EdgeImages.Create(20, 4);

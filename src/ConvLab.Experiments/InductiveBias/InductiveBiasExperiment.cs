@@ -20,7 +20,7 @@ public sealed class InductiveBiasExperiment : IExperiment
     public string Description => "CNN (606 parameters) vs MLP (39,793) on edge images: data size, edge init, domain shift, permuted pixels, pooling";
 
     private sealed record Setting(int[] Sizes, int[] Extension, int ValPerClass, int Steps, int MaxEpochs, int Batch, int ShiftPerClass, int PermutedPerClass,
-        int[] KernelSizes, int FivePerClass);
+        int[] KernelSizes, int FivePerClass, int ShiftEpochs, int[] ShiftKernels);
 
     private sealed record Fitted(Sequential Model, IReadOnlyList<EpochRecord> History, ClassificationMetrics Val, ClassificationMetrics Train);
 
@@ -28,8 +28,9 @@ public sealed class InductiveBiasExperiment : IExperiment
     public void Run(ExperimentContext ctx)
     {
         var s = ctx.Quick
-            ? new Setting([10, 20], [40], 20, ctx.IntOption("steps", 60, 1, 1_000_000), 30, 10, 20, 20, [3, 7], 10)
-            : new Setting([10, 20, 30, 50, 100], [200, 400], 50, ctx.IntOption("steps", 900, 1, 1_000_000), 150, 10, 50, 50, [3, 5, 7, 9], 100);
+            ? new Setting([10, 20], [40], 20, ctx.IntOption("steps", 60, 1, 1_000_000), 30, 10, 20, 20, [3, 7], 10, ctx.IntOption("shift-epochs", 10, 1, 100_000), [3, 7])
+            : new Setting([10, 20, 30, 50, 100], [200, 400], 50, ctx.IntOption("steps", 900, 1, 1_000_000), 150, 10, 50, 50, [3, 5, 7, 9], 100,
+                ctx.IntOption("shift-epochs", 300, 1, 100_000), [3, 5, 7]);
         ulong seed = ctx.Seed;
         ulong Sub(ulong tag) => seed * 1_000_003UL + tag;
         var r = ctx.Report;
@@ -48,11 +49,11 @@ public sealed class InductiveBiasExperiment : IExperiment
         ctx.Figure("examples.png", Charts.ImageGrid(Enumerable.Range(0, 6).Select(i => new Tile(val3.ClassNames[(int)val3.Get(i).Label], val3.Get(i).Input)).ToList(),
             columns: 6, title: "Edge images (validation examples)", scaling: TileScaling.Shared, tileSize: 112));
 
-        Fitted Fit(Sequential model, EdgeImages train, EdgeImages val, int classes, ulong runSeed, string what)
+        Fitted Fit(Sequential model, EdgeImages train, EdgeImages val, int classes, ulong runSeed, string what, int? fixedEpochs = null)
         {
             var opt = new SGD(model.Parameters().Where(p => p.RequiresGrad).ToList(), lr: 1e-2, momentum: 0.9);
             int perEpoch = (train.Count + s.Batch - 1) / s.Batch;
-            int epochs = Math.Clamp((s.Steps + perEpoch - 1) / perEpoch, 1, s.MaxEpochs);
+            int epochs = fixedEpochs ?? Math.Clamp((s.Steps + perEpoch - 1) / perEpoch, 1, s.MaxEpochs);
             var trainer = new Trainer(model, opt, null, train, val, classes, new TrainerOptions { Epochs = epochs, BatchSize = s.Batch, Seed = runSeed, Prefetch = false });
             var v = trainer.Fit()!;
             var t = Trainer.Evaluate(model, train, classes);
@@ -152,22 +153,60 @@ public sealed class InductiveBiasExperiment : IExperiment
                 ? $"the MLP first matches it with {m3} images per class ({Report.Num((double)m3 / reference.N, 3)} times the data)."
                 : $"the MLP did not match it up to {largest} images per class (best {Report.Percent(mlpCurve.Max(m => m.Acc))})."));
 
-        // Q4: domain shift.
+        // Q4: domain shift. The notebook trains both models for its Q4 epoch count with the Q2 recipe (kernel 7), shows
+        // the confusion matrices, then asks for other kernel sizes, epochs and learning rates; here the kernel sizes are
+        // compared on a shifted development set drawn apart from the validation set, so the reported validation accuracy
+        // was not used to choose the kernel. Circular padding at kernel 7 is the diagnostic for the border: with it the
+        // network is invariant to even circular shifts, and a 14-pixel shift maps the training half onto the other.
         var shiftTrain = EdgeImages.Create(s.ShiftPerClass, Sub(7), region: BandRegion.TopLeft);
         var shiftVal = EdgeImages.Create(s.ValPerClass, Sub(8), region: BandRegion.BottomRight);
-        var q4Cnn = Fit(EdgeModels.Cnn(Sub(9)), shiftTrain, shiftVal, 3, Sub(10), "Q4 CNN, domain shift");
-        var q4Mlp = Fit(EdgeModels.Mlp(Sub(9)), shiftTrain, shiftVal, 3, Sub(10), "Q4 MLP, domain shift");
+        var shiftDev = EdgeImages.Create(s.ValPerClass, Sub(19), region: BandRegion.BottomRight);
+        int se = s.ShiftEpochs;
+        var q4Mlp = Fit(EdgeModels.Mlp(Sub(9)), shiftTrain, shiftVal, 3, Sub(10), "Q4 MLP, domain shift", se);
+        var search = new List<(int K, Fitted Fit, double Dev)>();
+        foreach (int k in s.ShiftKernels)
+        {
+            var f = Fit(EdgeModels.Cnn(Sub(9), kernel: k), shiftTrain, shiftVal, 3, Sub(10), $"Q4 CNN k={k}, domain shift", se);
+            search.Add((k, f, Trainer.Evaluate(f.Model, shiftDev, 3).Top1));
+        }
+        var q4Default = search.FirstOrDefault(x => x.K == 7).Fit ?? search[^1].Fit;
+        var chosen = search.MaxBy(x => x.Dev);  // first of equals: the smallest kernel
+        var q4Cnn = chosen.Fit;
+        var circular = Fit(EdgeModels.Cnn(Sub(9), paddingMode: "circular"), shiftTrain, shiftVal, 3, Sub(10), "Q4 CNN k=7 circular padding (diagnostic)", se);
         ctx.Figure("q4-confusion-cnn.png", RunPlots.ConfusionPng(Confusion(q4Cnn.Val), EdgeImages.ThreeClasses));
+        ctx.Figure("q4-confusion-cnn-k7.png", RunPlots.ConfusionPng(Confusion(q4Default.Val), EdgeImages.ThreeClasses));
         ctx.Figure("q4-confusion-mlp.png", RunPlots.ConfusionPng(Confusion(q4Mlp.Val), EdgeImages.ThreeClasses));
+        ctx.Figure("q4-kernel-size.png", Charts.Line("Q4: CNN kernel size under domain shift", "kernel size", "accuracy on shifted images",
+        [
+            new Series("development set (selects the kernel)", search.Select(x => (double)x.K).ToList(), search.Select(x => x.Dev).ToList()),
+            new Series("validation set", search.Select(x => (double)x.K).ToList(), search.Select(x => x.Fit.Val.Top1).ToList()),
+        ]));
         results["domain_shift"] = new JsonObject
         {
-            ["images_per_class"] = s.ShiftPerClass, ["cnn_val_accuracy"] = q4Cnn.Val.Top1, ["mlp_val_accuracy"] = q4Mlp.Val.Top1,
+            ["images_per_class"] = s.ShiftPerClass, ["epochs"] = se, ["cnn_val_accuracy"] = q4Cnn.Val.Top1, ["mlp_val_accuracy"] = q4Mlp.Val.Top1,
             ["cnn_train_accuracy"] = q4Cnn.Train.Top1, ["mlp_train_accuracy"] = q4Mlp.Train.Top1,
+            ["cnn_kernel_size"] = chosen.K, ["selected_on"] = $"shifted development set, {s.ValPerClass} images per class, drawn apart from the validation set",
+            ["cnn_kernel7_val_accuracy"] = q4Default.Val.Top1, ["cnn_kernel7_circular_val_accuracy"] = circular.Val.Top1,
+            ["kernel_search"] = new JsonArray(search.Select(x => (JsonNode)new JsonObject
+            {
+                ["kernel_size"] = x.K, ["dev_accuracy"] = x.Dev, ["cnn_val_accuracy"] = x.Fit.Val.Top1, ["cnn_train_accuracy"] = x.Fit.Train.Top1,
+            }).ToArray()),
         };
         r.Heading("Q4: domain shift (train: bands in the top/left half; validate: bottom/right half)");
-        r.Paragraph($"Trained on {s.ShiftPerClass} images per class, the CNN scores {Report.Percent(q4Cnn.Val.Top1)} on the shifted validation set and the MLP " +
-            $"{Report.Percent(q4Mlp.Val.Top1)} (training accuracy {Report.Percent(q4Cnn.Train.Top1)} and {Report.Percent(q4Mlp.Train.Top1)}). " +
-            $"Most frequent MLP confusion: {MostConfused(q4Mlp.Val, EdgeImages.ThreeClasses)}; CNN: {MostConfused(q4Cnn.Val, EdgeImages.ThreeClasses)} (q4-confusion-*.png).");
+        r.Paragraph($"Trained on {s.ShiftPerClass} images per class for {se} epochs, the 7x7 CNN of Q2 scores {Report.Percent(q4Default.Val.Top1)} on the shifted validation set " +
+            $"(training accuracy {Report.Percent(q4Default.Train.Top1)}; most frequent confusion: {MostConfused(q4Default.Val, EdgeImages.ThreeClasses)}, q4-confusion-cnn-k7.png) " +
+            $"and the MLP {Report.Percent(q4Mlp.Val.Top1)} (training accuracy {Report.Percent(q4Mlp.Train.Top1)}; {MostConfused(q4Mlp.Val, EdgeImages.ThreeClasses)}, q4-confusion-mlp.png).");
+        r.Paragraph($"The same 7x7 CNN with circular instead of reflect padding scores {Report.Percent(circular.Val.Top1)}" +
+            (circular.Val.Top1 > q4Default.Val.Top1
+                ? $", {Report.Num(100 * (circular.Val.Top1 - q4Default.Val.Top1), 3)} points more: what the reflect-padded network loses is at the image border, "
+                  + "where its features depend on how far a band lies from the top or left edge (the receptive field of the second convolution spans 20 of the 28 pixels, so every output sees a border), "
+                  + "while circular padding makes the network invariant to the 14-pixel shift that maps the training half onto the validation half."
+                : ", not more than with reflect padding: on this run the border does not explain the loss."));
+        r.Table(["kernel size", "development accuracy", "validation accuracy", "training accuracy"],
+            search.Select(x => (IReadOnlyList<string>)[x.K.ToString(System.Globalization.CultureInfo.InvariantCulture), Report.Percent(x.Dev), Report.Percent(x.Fit.Val.Top1), Report.Percent(x.Fit.Train.Top1)]));
+        r.Paragraph($"As the notebook then asks, other kernel sizes were tried; kernel {chosen.K} is best on a separate shifted development set ({s.ValPerClass} images per class, " +
+            $"{Report.Percent(chosen.Dev)}) and scores {Report.Percent(q4Cnn.Val.Top1)} on the validation set (most frequent confusion: {MostConfused(q4Cnn.Val, EdgeImages.ThreeClasses)}, q4-confusion-cnn.png; " +
+            "q4-kernel-size.png). A smaller kernel keeps more of the second layer's outputs away from the border.");
 
         // Q5: permuted pixels; kernel size on the permuted task.
         var perm = EdgeImages.Permutation(Sub(11));
@@ -231,7 +270,7 @@ public sealed class InductiveBiasExperiment : IExperiment
         {
             ("cnn_90_at_20", at20.Cnn == null ? null : at20.Cnn.Val.Top1 >= 0.9, at20.Cnn == null ? "no run at 20 per class" : $"CNN at 20 per class: {Report.Percent(at20.Cnn.Val.Top1)} (target >= 90 %)"),
             ("cnn_above_mlp_up_to_50", cnnAhead == small.Count, $"CNN above the MLP at {cnnAhead} of {small.Count} sizes <= 50"),
-            ("domain_shift_cnn_90", q4Cnn.Val.Top1 >= 0.9, $"domain shift: CNN {Report.Percent(q4Cnn.Val.Top1)} (target >= 90 %), MLP {Report.Percent(q4Mlp.Val.Top1)}"),
+            ("domain_shift_cnn_90", q4Cnn.Val.Top1 >= 0.9, $"domain shift: CNN with kernel {chosen.K} (chosen on the development set) {Report.Percent(q4Cnn.Val.Top1)} (target >= 90 %; the 7x7 CNN {Report.Percent(q4Default.Val.Top1)}), MLP {Report.Percent(q4Mlp.Val.Top1)}"),
             ("domain_shift_mlp_far_lower", q4Cnn.Val.Top1 - q4Mlp.Val.Top1 >= 0.2, $"domain shift gap {Report.Num(100 * (q4Cnn.Val.Top1 - q4Mlp.Val.Top1), 3)} points (target: MLP far lower, >= 20 points here)"),
             ("permuted_mlp_at_least_cnn", mlpPerm.Val.Top1 >= cnnPermAcc, $"permuted: MLP {Report.Percent(mlpPerm.Val.Top1)} vs CNN {Report.Percent(cnnPermAcc)}"),
         };
