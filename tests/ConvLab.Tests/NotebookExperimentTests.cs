@@ -123,6 +123,20 @@ public class NotebookExperimentTests
     }
 
     [Fact]
+    public void ShippedSampleImageIsWhatTheGeneratorDraws()
+    {
+        // tools/sample-image writes the PNG from Vision.SampleImage at 8 bits per channel; the embedded file must decode
+        // to exactly those levels, so neither can change without the other.
+        var shipped = Experiments.Filters.ShippedSampleImage.Load();
+        Assert.Equal(new[] { 3, Vision.SampleImage.Size, Vision.SampleImage.Size }, shipped.Shape.ToArray());
+        var drawn = Vision.SampleImage.Create().ToArray();
+        var decoded = shipped.ToArray();
+        int differing = Enumerable.Range(0, drawn.Length).Count(i => decoded[i] != MathF.Round(Math.Clamp(drawn[i], 0f, 1f) * 255f) / 255f);
+        Assert.Equal(0, differing);
+        Assert.True(Experiments.Filters.ShippedSampleImage.Bytes().Take(8).SequenceEqual(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }), "the shipped file is a PNG");
+    }
+
+    [Fact]
     public void EdgeImagesFollowTheNotebooksRecipe()
     {
         var d = EdgeImages.Create(20, 4);
