@@ -253,6 +253,22 @@ public class NotebookExperimentTests
         finally { Directory.Delete(dir, true); }
     }
 
+    [Fact]
+    public void UnknownInductiveBiasSectionIsNamedBeforeAnyWork()
+    {
+        var dir = TempDir();
+        try
+        {
+            var (code, text, err) = CliTests.Run(2, "experiment", "inductive-bias", "--quick", "--set", "sections=q4,q9", "--out", dir);
+            Assert.NotEqual(0, code);
+            var last = (text + err).Trim().Split('\n')[^1];
+            Assert.Contains("sections=", last);
+            Assert.Contains("\"q4,q9\"", last);
+            Assert.False(File.Exists(Path.Combine(dir, "examples.png")));
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
+    }
+
     [Theory]
     [InlineData("below one training step", "1KB")]
     [InlineData("expected a positive size", "lots")]

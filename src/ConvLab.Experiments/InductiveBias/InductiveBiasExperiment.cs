@@ -27,6 +27,8 @@ public sealed class InductiveBiasExperiment : IExperiment
     /// <inheritdoc/>
     public void Run(ExperimentContext ctx)
     {
+        // --set sections=q4,q5 runs only those sections (all by default); Q3 belongs to the Q2 sweep.
+        var sections = Sections(ctx.Option("sections"));
         var s = ctx.Quick
             ? new Setting([10, 20], [40], 20, ctx.IntOption("steps", 60, 1, 1_000_000), 30, 10, 20, 20, [3, 7], 10, ctx.IntOption("shift-epochs", 10, 1, 100_000), [3, 7], [1e-2])
             : new Setting([10, 20, 30, 50, 100], [200, 400], 50, ctx.IntOption("steps", 900, 1, 1_000_000), 150, 10, 50, 50, [3, 5, 7, 9], 100,
@@ -61,8 +63,6 @@ public sealed class InductiveBiasExperiment : IExperiment
             return new(model, trainer.History, v, t);
         }
 
-        // --set sections=q4,q5 runs only those sections (all by default); Q3 belongs to the Q2 sweep.
-        var sections = Sections(ctx.Option("sections"));
         var checks = new List<(string Name, bool? Held, string Text)>();
 
         if (sections.Contains("q1"))
