@@ -13,7 +13,7 @@ internal static class MemoryCommand
     {
         var o = new ModelArgument.Options();
         var cmd = new Command("memory", "Training-memory estimate: parameters + gradients + optimizer state + activations kept for backward at the batch size + workspace.");
-        var measure = new Option<bool>("--measure") { Description = "Also run two real training steps at the batch size and report the live managed bytes of the second at its peak, beside the estimate" };
+        var measure = new Option<bool>("--measure") { Description = "Also run real training steps at the batch size in this process (a warm-up step, then a step and the next forward pass) and report the live managed bytes at the end of that forward pass, beside the estimate" };
         o.AddTo(cmd);
         cmd.Options.Add(measure);
         cmd.SetAction(pr => ModelArgument.Run(pr, o, (s, format, explain, output) =>

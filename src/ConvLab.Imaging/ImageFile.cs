@@ -38,8 +38,21 @@ public static class ImageFile
     }
 
     /// <summary>
+    /// Decodes the image file held in <paramref name="bytes"/> (an embedded resource, say) as <see cref="Load(string, int, int?, int?)"/>
+    /// does a file; <paramref name="name"/> names it in errors.
+    /// </summary>
+    public static Tensor Load(byte[] bytes, string name, int channels = 3)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        CheckOptions("ImageFile.Load", channels, null, null);
+        var (data, h, w) = Decode(bytes, name, channels);
+        return Tensor.FromArray(data, channels, h, w);
+    }
+
+    /// <summary>
     /// Encodes an image (H, W), (1, H, W) or (3, H, W) with values in [0, 1] as PNG bytes at its own size; values outside
-    /// are clipped and rounded to 8 bits (the inverse of <see cref="Load"/> for 8-bit files).
+    /// are clipped and rounded to 8 bits (the inverse of <see cref="Load(string, int, int?, int?)"/> for 8-bit files).
     /// </summary>
     public static byte[] EncodePng(Tensor image)
     {
@@ -74,10 +87,11 @@ public static class ImageFile
     }
 
     /// <summary>Decodes to planar float data in [0, 1]; returns it with the image's own size.</summary>
-    internal static (float[] Data, int Height, int Width) Decode(string path, int channels)
+    internal static (float[] Data, int Height, int Width) Decode(string path, int channels) =>
+        Decode(File.ReadAllBytes(path), Path.GetFileName(path), channels);
+
+    private static (float[] Data, int Height, int Width) Decode(byte[] bytes, string name, int channels)
     {
-        var name = Path.GetFileName(path);
-        byte[] bytes = File.ReadAllBytes(path);
         if (bytes.Length == 0) throw Bad(name, "file is empty");
         using var stream = new SKMemoryStream(bytes);
         using var codec = SKCodec.Create(stream, out var created);

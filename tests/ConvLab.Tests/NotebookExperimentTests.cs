@@ -92,6 +92,51 @@ public class NotebookExperimentTests
     }
 
     [Fact]
+    public void CircularPaddingMakesTheCnnInvariantToEvenShiftsAndReflectDoesNot()
+    {
+        // The premise of Q4's diagnostic: moving a band 14 rows down (an even circular shift) leaves the circular-padded
+        // CNN's logits unchanged, whatever the seed, kernel size or image; the notebook's reflect padding changes them.
+        var images = EdgeImages.Create(3, 21, region: BandRegion.TopLeft);
+        using var _ = new NoGrad();
+        foreach (var (seed, k) in new[] { (1UL, 7), (2UL, 3), (3UL, 5) })
+        {
+            var circular = EdgeModels.Cnn(seed, kernel: k, paddingMode: "circular");
+            var reflect = EdgeModels.Cnn(seed, kernel: k);
+            double reflectChange = 0;
+            for (int i = 0; i < images.Count; i++)
+            {
+                var px = images.Pixels(i).ToArray();
+                var shifted = new float[px.Length];
+                for (int y = 0; y < 28; y++)
+                    for (int x = 0; x < 28; x++) shifted[((y + 14) % 28) * 28 + (x + 14) % 28] = px[y * 28 + x];
+                var a = Tensor.FromArray(px, 1, 1, 28, 28);
+                var b = Tensor.FromArray(shifted, 1, 1, 28, 28);
+                var ya = circular.Forward(a).ToDoubleArray();
+                var yb = circular.Forward(b).ToDoubleArray();
+                for (int j = 0; j < ya.Length; j++) Assert.Equal(ya[j], yb[j], 5);
+                var ra = reflect.Forward(a).ToDoubleArray();
+                var rb = reflect.Forward(b).ToDoubleArray();
+                reflectChange = Math.Max(reflectChange, ra.Zip(rb, (p, q) => Math.Abs(p - q)).Max());
+            }
+            Assert.True(reflectChange > 1e-4, $"reflect padding, kernel {k}: the shift changed the logits by at most {reflectChange}");
+        }
+    }
+
+    [Fact]
+    public void ShippedSampleImageIsWhatTheGeneratorDraws()
+    {
+        // tools/sample-image writes the PNG from Vision.SampleImage at 8 bits per channel; the embedded file must decode
+        // to exactly those levels, so neither can change without the other.
+        var shipped = Experiments.Filters.ShippedSampleImage.Load();
+        Assert.Equal(new[] { 3, Vision.SampleImage.Size, Vision.SampleImage.Size }, shipped.Shape.ToArray());
+        var drawn = Vision.SampleImage.Create().ToArray();
+        var decoded = shipped.ToArray();
+        int differing = Enumerable.Range(0, drawn.Length).Count(i => decoded[i] != MathF.Round(Math.Clamp(drawn[i], 0f, 1f) * 255f) / 255f);
+        Assert.Equal(0, differing);
+        Assert.True(Experiments.Filters.ShippedSampleImage.Bytes().Take(8).SequenceEqual(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A }), "the shipped file is a PNG");
+    }
+
+    [Fact]
     public void EdgeImagesFollowTheNotebooksRecipe()
     {
         var d = EdgeImages.Create(20, 4);
@@ -206,6 +251,22 @@ public class NotebookExperimentTests
             Assert.True(r.GetProperty("largest_batch").GetProperty("by_estimate").GetInt32() > 0);
         }
         finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void UnknownInductiveBiasSectionIsNamedBeforeAnyWork()
+    {
+        var dir = TempDir();
+        try
+        {
+            var (code, text, err) = CliTests.Run(2, "experiment", "inductive-bias", "--quick", "--set", "sections=q4,q9", "--out", dir);
+            Assert.NotEqual(0, code);
+            var last = (text + err).Trim().Split('\n')[^1];
+            Assert.Contains("sections=", last);
+            Assert.Contains("\"q4,q9\"", last);
+            Assert.False(File.Exists(Path.Combine(dir, "examples.png")));
+        }
+        finally { if (Directory.Exists(dir)) Directory.Delete(dir, true); }
     }
 
     [Theory]

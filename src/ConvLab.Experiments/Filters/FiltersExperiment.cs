@@ -26,7 +26,7 @@ public sealed class FiltersExperiment : IExperiment
         var res = ctx.Results;
         string? imagePath = ctx.Option("image");
         Tensor image;
-        if (imagePath == null) image = SampleImage.Create();
+        if (imagePath == null) image = ShippedSampleImage.Load();
         else
         {
             if (!File.Exists(imagePath)) throw new ArgumentException($"--image: no such file: {imagePath}");
@@ -36,7 +36,7 @@ public sealed class FiltersExperiment : IExperiment
         var grey = Vision.Filters.Grey(image);
         int h = grey.Shape[0], w = grey.Shape[1];
         if (h < 9 || w < 9) throw new ArgumentException($"--image: the image is {h}x{w}; the 9x9 blur needs at least 9x9 pixels");
-        string source = imagePath == null ? SampleImage.Provenance : Path.GetFileName(imagePath);
+        string source = imagePath == null ? ShippedSampleImage.Provenance : Path.GetFileName(imagePath);
         res["image"] = new JsonObject { ["source"] = source, ["height"] = h, ["width"] = w };
         r.Paragraph($"Image: {source}, {h}x{w}, converted to grey as 0.2989 R + 0.5870 G + 0.1140 B. Filters are applied by conv2d (cross-correlation, " +
             "\"same\" output size); shown clipped to [0, 1] as the notebook does unless a caption says the range is stretched.");

@@ -9,14 +9,16 @@ public static class EdgeModels
     /// <summary>
     /// SimpleCNN: Conv(1→3, k×k, reflect padding k/2) → ReLU → MaxPool 2 (or AvgPool 2) → Conv(3→3, k×k, reflect padding
     /// k/2) → ReLU → global average pool → Linear(3→classes). 606 parameters at k = 7 and 3 classes.
+    /// <paramref name="paddingMode"/> other than the notebook's reflect is a diagnostic: with circular padding the whole
+    /// network is invariant to circular shifts by an even number of pixels.
     /// </summary>
-    public static Sequential Cnn(ulong seed, int kernel = 7, int classes = 3, bool maxPool = true)
+    public static Sequential Cnn(ulong seed, int kernel = 7, int classes = 3, bool maxPool = true, string paddingMode = "reflect")
     {
         var g = new Generator(seed);
         return new Sequential(
-            new Conv2d(1, 3, kernel, padding: kernel / 2, paddingMode: "reflect", generator: g), new ReLU(),
+            new Conv2d(1, 3, kernel, padding: kernel / 2, paddingMode: paddingMode, generator: g), new ReLU(),
             maxPool ? new MaxPool2d(2) : new AvgPool2d([2]),
-            new Conv2d(3, 3, kernel, padding: kernel / 2, paddingMode: "reflect", generator: g), new ReLU(),
+            new Conv2d(3, 3, kernel, padding: kernel / 2, paddingMode: paddingMode, generator: g), new ReLU(),
             new GlobalAvgPool2d(flatten: true),
             new Linear(3, classes, generator: g));
     }

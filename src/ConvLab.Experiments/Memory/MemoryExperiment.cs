@@ -60,7 +60,7 @@ public sealed class MemoryExperiment : IExperiment
         var sizeRows = new List<IReadOnlyList<string>>();
         foreach (var (model, classes) in new[] { ("resnet152", 1000), ("resnet152", 10), ("resnet18", 1000) })
         {
-            var s = Summary.Of(Zoo.Create(model, classes), [3, 224, 224], 1, "sgd");
+            var s = Summary.Of(Model(model, classes), [3, 224, 224], 1, "sgd");
             sizes.Add(new JsonObject { ["model"] = model, ["classes"] = classes, ["params"] = s.Params, ["fp32_bytes"] = s.Params * 4 });
             sizeRows.Add([model, classes.ToString(CultureInfo.InvariantCulture), s.Params.ToString("N0", CultureInfo.InvariantCulture), Report.Num(s.Params * 4 / 1e6, 4) + " MB"]);
         }
@@ -68,9 +68,13 @@ public sealed class MemoryExperiment : IExperiment
         r.Heading("Model sizes");
         r.Table(["model", "classes", "parameters", "fp32 size"], sizeRows);
 
-        foreach (var c in configs)
+        var estimates = configs.Select(Estimate).ToList();
+        _models.Clear();
+        // The children measure their own process; this one's garbage (model copies of the estimates) would only add to
+        // the machine's load while they run.
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        foreach (var (c, est) in configs.Zip(estimates))
         {
-            long est = Estimate(c);
             long? meas = null;
             string note = "";
             // The measurement needs what the step needs; a configuration over budget is estimated only.
@@ -88,7 +92,7 @@ public sealed class MemoryExperiment : IExperiment
         res["rows"] = rows;
         res["budget_bytes"] = budget;
         r.Heading("Training-step memory: estimate and measurement");
-        r.Paragraph($"Each measurement is `convlab memory MODEL --measure` in a fresh process (two warm-up steps on a throw-away copy, then the live managed heap plus pooled buffers at the peak of a real step). Budget: {Mb(budget)}" +
+        r.Paragraph($"Each measurement is `convlab memory MODEL --measure` in a fresh process (one warm-up step on a throw-away copy, then one step of a fresh copy and the live managed heap plus pooled kernel scratch at the end of the next forward pass, every step inside a storage recycler as the Trainer's). Budget: {Mb(budget)}" +
             (ctx.Option("budget") == null ? " (this machine's available memory)." : "."));
         r.Table(["model", "optimizer", "batch", "estimated", "measured", "estimate / measured"], measuredRows.Select(x => (IReadOnlyList<string>)
             [x.C.Model, x.C.Optimizer, x.C.Batch.ToString(CultureInfo.InvariantCulture), Mb(x.Est), x.Meas is long m ? Mb(m) : x.Note, x.Meas is long m2 ? Report.Num((double)x.Est / m2, 3) : "-"]));
@@ -101,6 +105,7 @@ public sealed class MemoryExperiment : IExperiment
         // Largest batch under the budget: the estimate is affine in the batch (activations scale, the rest does not).
         var baseCfg = configs[^batches.Length];
         long e1 = Estimate(baseCfg with { Batch = 1 }), e2 = Estimate(baseCfg with { Batch = 2 });
+        _models.Clear();
         long perSample = e2 - e1, fixedPart = e1 - perSample;
         int largest = perSample <= 0 ? int.MaxValue : (int)Math.Min(int.MaxValue, (budget - fixedPart) / perSample);
         var lastMeasured = measuredRows.Skip(3).LastOrDefault(x => x.Meas != null);
@@ -195,7 +200,17 @@ public sealed class MemoryExperiment : IExperiment
 
     private static string Mb(long bytes) => bytes >= 1e9 ? Report.Num(bytes / 1e9, 4) + " GB" : Report.Num(bytes / 1e6, 4) + " MB";
 
-    private static long Estimate(Config c) => Summary.Of(Zoo.Create(c.Model, c.Classes), c.Input, c.Batch, c.Optimizer).Memory.TotalBytes;
+    private long Estimate(Config c) => Summary.Of(Model(c.Model, c.Classes), c.Input, c.Batch, c.Optimizer).Memory.TotalBytes;
+
+    // The estimate traces shapes only, so one instance per model serves every batch and optimizer (building ResNet-152's
+    // 60 M initialised parameters anew for each row cost more than the tracing).
+    private readonly Dictionary<(string Model, int Classes), ConvLab.NN.Module> _models = [];
+
+    private ConvLab.NN.Module Model(string name, int classes)
+    {
+        if (!_models.TryGetValue((name, classes), out var m)) _models[(name, classes)] = m = Zoo.Create(name, classes);
+        return m;
+    }
 
     /// <summary>
     /// Runs <c>convlab memory ... --measure --format json</c> as a child of the running CLI and reads its <c>measured_bytes</c>;

@@ -22,11 +22,15 @@ public static class MemoryProbe
     /// measures the live bytes they hold.
     /// </summary>
     /// <remarks>
-    /// A first model instance trains two steps and is dropped: what stays alive afterwards is the kernels' scratch
+    /// A first model instance trains one step and is dropped: what stays alive afterwards is the kernels' scratch
     /// (pooled convolution workspaces, per-thread GEMM packing buffers) that every later step reuses. A second instance
-    /// then trains two steps; the live bytes of its second step once the forward pass is done (gradients, optimizer
-    /// state and the graph kept for backward all alive) are the step's own memory. The loss is cross-entropy for a
-    /// [batch, classes] output and the mean square of the output otherwise.
+    /// then trains one step and runs the forward pass of the next; the live bytes at that point (gradients, optimizer
+    /// state and the graph kept for backward all alive) are the step's own memory. The measured step's backward is not
+    /// run: it cannot raise the figure, which is taken before it. Every step runs inside one
+    /// <see cref="StorageRecycler"/>, as the <see cref="Trainer"/>'s do, so later steps reuse the storage of earlier ones
+    /// instead of leaving gigabytes of dead arrays for the collector (the process's resident size stays near the live
+    /// set, and fresh zeroed pages are not faulted in for every step); storage idle in the recycler's free lists is not
+    /// counted. The loss is cross-entropy for a [batch, classes] output and the mean square of the output otherwise.
     /// </remarks>
     /// <exception cref="ArgumentException">A non-positive batch or input size, or an unknown optimizer.</exception>
     public static MeasuredMemory MeasureTrainingStep(Func<Module> createModel, int[] input, int batch, string optimizer)
@@ -38,15 +42,18 @@ public static class MemoryProbe
             throw new ArgumentException($"memory probe: input shape must have positive sizes, got {ShapeUtil.Format(input)}");
         _ = Formulas.OptimizerSlots(optimizer);
 
+        var recycler = new StorageRecycler();
         long baseline = LiveBytes();
-        TwoSteps(createModel, input, batch, optimizer, peak: null);
-        long scratch = LiveBytes() - baseline;
+        Steps(createModel, input, batch, optimizer, recycler, peak: null);
+        long scratch = LiveBytes() - recycler.PooledBytes - baseline;
         long step = 0;
-        TwoSteps(createModel, input, batch, optimizer, peak: () => step = LiveBytes() - baseline - scratch);
+        Steps(createModel, input, batch, optimizer, recycler, peak: () => step = LiveBytes() - recycler.PooledBytes - baseline - scratch);
+        GC.KeepAlive(recycler);
         return new MeasuredMemory(step, scratch);
     }
 
-    private static void TwoSteps(Func<Module> createModel, int[] input, int batch, string optimizer, Action? peak)
+    /// <summary>One full training step; with <paramref name="peak"/>, also the next step's forward pass, then <paramref name="peak"/>.</summary>
+    private static void Steps(Func<Module> createModel, int[] input, int batch, string optimizer, StorageRecycler recycler, Action? peak)
     {
         var model = createModel();
         model.Train();
@@ -59,12 +66,24 @@ public static class MemoryProbe
             var target = Tensor.FromArray(Enumerable.Range(0, batch).Select(i => (long)(i % y.Size(1))).ToArray(), [batch]);
             return F.CrossEntropy(y, target);
         }
-        Loss().Backward();
-        opt.Step();
-        var loss = Loss();
-        peak?.Invoke();
-        loss.Backward();
-        opt.Step();
+        recycler.Begin();
+        try
+        {
+            Loss().Backward();
+            opt.Step();
+        }
+        finally { recycler.End(model); }
+        if (peak == null) return;
+        recycler.Begin();
+        try
+        {
+            var loss = Loss();
+            peak();
+            GC.KeepAlive(loss);
+        }
+        finally { recycler.End(model); }
+        // The optimizer's state is part of the step's memory: keep it reachable until the peak has been taken.
+        GC.KeepAlive(opt);
         GC.KeepAlive(model);
     }
 

@@ -35,6 +35,8 @@ public sealed class StorageRecycler
 
     /// <summary>The largest <see cref="HeldBytes"/> since this recycler was made (what the loop cost in memory).</summary>
     public long PeakHeldBytes { get; private set; }
+    /// <summary>Bytes of storage idle in the free lists: released by ended steps and not handed out again yet.</summary>
+    public long PooledBytes => _free.Values.Sum(stack => stack.Sum(a => (long)Buffer.ByteLength(a)));
 
     /// <summary>True when a step of some recycler is open on the calling thread.</summary>
     internal static bool StepOpen => _active != null;
