@@ -116,11 +116,11 @@ internal static class TrainCommand
                     : throw new InvalidDataException($"{Path.GetFileName(checkpointPath)}: not a checkpoint of convlab train (no '{ConfigKey}')");
                 outDir ??= Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
                 if (checkpointEveryOverride is int every) config = config with { CheckpointEvery = every };
-                // A run killed during an atomic write leaves its temporary file behind; the resumed run owns the folder now.
-                AtomicFile.RemoveStale(outDir!);
             }
             Validate(config);
             outDir ??= RunFolder.NewDefault();
+            // A run killed during an atomic write leaves its temporary file behind; this run owns the folder now.
+            AtomicFile.RemoveStale(outDir);
 
             var source = TrainDataSource.Resolve(config.Data);
             var data = TrainDataSource.Load(source, config.LimitTrain, config.LimitTest, forced: config.Data == TrainDataSource.Embedded);

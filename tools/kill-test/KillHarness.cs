@@ -89,6 +89,10 @@ public static class KillHarness
         double startup = refRun.TrainingStarted ?? 1, training = Math.Max(0.5, refSeconds - startup);
         log?.WriteLine(Inv($"reference: {refSeconds:F1} s ({startup:F1} s start-up)"));
         int epochs = ReadCheckpoint(Path.Combine(reference, Checkpoint)).Epoch;
+        // Random kills come at least one checkpoint interval and a half apart in training time, so the run moves on.
+        int every = Array.IndexOf(s.TrainArgs, "--checkpoint-every") is int ix && ix >= 0 ? int.Parse(s.TrainArgs[ix + 1], CultureInfo.InvariantCulture) : 0;
+        int stepsPerEpoch = StepsPerEpoch(Path.Combine(reference, Checkpoint));
+        double minWindow = training * 1.5 * (every > 0 ? every : stepsPerEpoch) / (epochs * stepsPerEpoch);
 
         var events = new List<KillEvent>();
         var total = Stopwatch.StartNew();
@@ -102,7 +106,7 @@ public static class KillHarness
             double draw = rng.NextDouble();
             string mode = draw < 0.1 ? "startup" : draw < 0.5 ? "write" : "random";
             // Spread the random kills over what is left, so the planned number fits into one run.
-            double left = training * (1 - Fraction(before, epochs, killed)), window = 2 * Math.Max(0.2, left) / (s.Kills - k + 1);
+            double left = training * (1 - Fraction(before, epochs, killed)), window = Math.Max(minWindow, 2 * left / (s.Kills - k + 1));
             bool done = mode switch
             {
                 "startup" => run.ExitedWithin(TimeSpan.FromSeconds(rng.NextDouble() * startup)),
@@ -344,13 +348,15 @@ public static class KillHarness
         /// <summary>Waits until the <paramref name="nth"/> temporary file of an atomic write appears in <paramref name="dir"/>; true when the process ended first.</summary>
         public bool WaitForWrite(string dir, int nth, TimeSpan timeout)
         {
+            // Temporaries an earlier kill left (until the CLI removes them) are not this process's writes.
+            var old = Directory.Exists(dir) ? Directory.EnumerateFiles(dir, ".*").ToHashSet() : [];
             var seen = new HashSet<string>();
             var clock = Stopwatch.StartNew();
             while (clock.Elapsed < timeout)
             {
                 if (Directory.Exists(dir))
                     foreach (var f in Directory.EnumerateFiles(dir, ".*"))
-                        if (AtomicFile.IsTemporary(f) && seen.Add(f) && seen.Count >= nth) return false;
+                        if (AtomicFile.IsTemporary(f) && !old.Contains(f) && seen.Add(f) && seen.Count >= nth) return false;
                 if (Process.HasExited) return true;
                 Thread.Sleep(1);
             }
