@@ -31,6 +31,9 @@ internal sealed record TrainConfig
     public int? LimitTest { get; init; }
     /// <summary>The cosine schedule's T_max when it differs from <see cref="Epochs"/> (a resumed run stopped early; see ResumeSchedule).</summary>
     public int? ScheduleEpochs { get; init; }
+
+    /// <summary>Checkpoint every this many steps inside an epoch too (0: at epoch ends only); does not change the results.</summary>
+    public int CheckpointEvery { get; init; }
 }
 
 /// <summary>
@@ -62,9 +65,11 @@ internal static class TrainCommand
         var patience = new Option<int?>("--patience") { Description = "Early stopping: stop after this many epochs without a lower test loss and keep the best weights (default 0: off)" };
         var limitTrain = new Option<int?>("--limit-train") { Description = "Use only the first N training images (quick runs)" };
         var limitTest = new Option<int?>("--limit-test") { Description = "Use only the first N test images (quick runs)" };
+        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Also write checkpoint.ckpt every N training steps, so a killed run resumes mid-epoch (default 0: after each epoch only; with --resume, the new cadence)" };
         var cmd = new Command("train", "Train a CNN (default: simple_cnn on Fashion-MNIST), evaluate it on the test set and write a run folder.")
         {
             data, epochs, batch, lr, optimizer, model, augment, noAugment, schedule, outDir, resume, seed, threads, transfer, weights, patience, limitTrain, limitTest,
+            checkpointEvery,
         };
         cmd.SetAction(pr =>
         {
@@ -86,8 +91,9 @@ internal static class TrainCommand
                 Patience = pr.GetValue(patience) ?? d.Patience,
                 LimitTrain = pr.GetValue(limitTrain),
                 LimitTest = pr.GetValue(limitTest),
+                CheckpointEvery = pr.GetValue(checkpointEvery) ?? d.CheckpointEvery,
             };
-            return Run(config, pr.GetValue(outDir), pr.GetValue(resume), pr.GetValue(epochs), pr.GetValue(threads), System.Console.Out);
+            return Run(config, pr.GetValue(outDir), pr.GetValue(resume), pr.GetValue(epochs), pr.GetValue(threads), System.Console.Out, pr.GetValue(checkpointEvery));
         });
         return cmd;
     }
@@ -95,7 +101,7 @@ internal static class TrainCommand
     /// <summary>What <c>convlab</c> does without a subcommand: the default training run.</summary>
     public static int RunDefault() => Run(new TrainConfig(), null, null, null, null, System.Console.Out);
 
-    public static int Run(TrainConfig config, string? outDir, string? resume, int? epochsOverride, int? threads, TextWriter output)
+    public static int Run(TrainConfig config, string? outDir, string? resume, int? epochsOverride, int? threads, TextWriter output, int? checkpointEveryOverride = null)
     {
         var console = Console(output);
         try
@@ -114,10 +120,13 @@ internal static class TrainCommand
                 config = saved with { Epochs = total, ScheduleEpochs = tMax };
                 if (note != null) console.MarkupLineInterpolated($"{note}");
                 outDir ??= Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
+                if (checkpointEveryOverride is int every) config = config with { CheckpointEvery = every };
             }
             Validate(config);
             CliPaths.OutputFolder("train: --out", outDir);
             outDir ??= RunFolder.NewDefault();
+            // A run killed during an atomic write leaves its temporary file behind; this run owns the folder now.
+            AtomicFile.RemoveStale(outDir);
 
             var source = TrainDataSource.Resolve(config.Data);
             var data = TrainDataSource.Load(source, config.LimitTrain, config.LimitTest, forced: config.Data == TrainDataSource.Embedded);
@@ -147,12 +156,13 @@ internal static class TrainCommand
                 TrainTransform = config.Augment ? new Compose(new RandomCrop([height, width], padding: 2), new RandomHorizontalFlip()) : null,
                 CheckpointPath = Path.Combine(outDir, RunFolder.CheckpointFile),
                 CheckpointMeta = new Dictionary<string, string> { [ConfigKey] = JsonSerializer.Serialize(config) },
+                CheckpointEvery = config.CheckpointEvery,
             };
             var trainer = new Trainer(model, opt, scheduler, data.Train, data.Test, classes, options);
             if (checkpoint != null)
             {
                 trainer.LoadCheckpoint(checkpoint, checkpointPath!);
-                console.MarkupLineInterpolated($"resumed {checkpointPath} after epoch {trainer.EpochsDone} of {config.Epochs}");
+                console.MarkupLineInterpolated($"resumed {checkpointPath} after epoch {trainer.EpochsDone} of {config.Epochs}{(trainer.StepsDone > 0 ? $" and step {trainer.StepsDone} of epoch {trainer.EpochsDone + 1}" : "")}");
             }
             console.MarkupLineInterpolated($"model: {config.Model} ({model.ParameterCount():N0} parameters, {model.ParameterCount(trainableOnly: true):N0} trainable), {config.Optimizer} lr {config.Lr}, batch {config.BatchSize}, {config.Epochs} epochs, augment {(config.Augment ? "on" : "off")}, schedule {config.Schedule}, {Threads.Count} threads");
             console.MarkupLineInterpolated($"run folder: {outDir}");
@@ -199,6 +209,7 @@ internal static class TrainCommand
         if (c.Schedule is not ("cosine" or "none")) throw new ArgumentException($"train: --schedule must be cosine or none, got '{c.Schedule}'");
         if (c.Transfer != null && c.Weights == null) throw new ArgumentException("train: --transfer needs --weights (the pretrained model to start from)");
         if (c.LimitTrain is < 1 || c.LimitTest is < 1) throw new ArgumentException("train: --limit-train and --limit-test must be at least 1");
+        if (c.CheckpointEvery < 0) throw new ArgumentException($"train: --checkpoint-every must be >= 0 steps, got {c.CheckpointEvery}");
     }
 
     private static Optimizer MakeOptimizer(string name, List<ParamGroup> groups, double lr) => name.ToLowerInvariant() switch

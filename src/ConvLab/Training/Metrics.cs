@@ -82,4 +82,26 @@ public sealed class ClassificationMetrics
         _lossSum += meanLoss * b;
         Count += b;
     }
+
+    /// <summary>The accumulated sums and counts (loss sum, samples, top-1, top-5, then the confusion matrix row by row): counts
+    /// stay exact in a double up to 2^53, so <see cref="RestoreState"/> gives back these metrics bit for bit.</summary>
+    public double[] SaveState()
+    {
+        var state = new double[4 + _confusion.Length];
+        (state[0], state[1], state[2], state[3]) = (_lossSum, Count, _top1, _top5);
+        for (int i = 0; i < _confusion.Length; i++) state[4 + i] = _confusion[i];
+        return state;
+    }
+
+    /// <summary>Replaces the accumulated metrics with a state from <see cref="SaveState"/> of metrics with as many classes.</summary>
+    public void RestoreState(double[] state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Length != 4 + _confusion.Length)
+            throw new ArgumentException($"metrics: a saved state of {NumClasses} classes has {4 + _confusion.Length} numbers, got {state.Length}");
+        foreach (var v in state.AsSpan(1))
+            if (!(v >= 0 && v == Math.Floor(v) && v <= 1L << 53)) throw new ArgumentException($"metrics: saved count {v} is not a whole number >= 0");
+        (_lossSum, Count, _top1, _top5) = (state[0], (long)state[1], (long)state[2], (long)state[3]);
+        for (int i = 0; i < _confusion.Length; i++) _confusion[i] = (long)state[4 + i];
+    }
 }

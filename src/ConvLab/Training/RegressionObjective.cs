@@ -97,6 +97,17 @@ public sealed class RegressionObjective : ITrainingObjective
         (_samples == 0 ? double.NaN : _lossSum / _samples, _elements == 0 ? double.NaN : _absSum / _elements, _samples);
 
     /// <inheritdoc/>
+    public double[] SaveRunning() => [_lossSum, _absSum, _samples, _elements];
+
+    /// <inheritdoc/>
+    public void RestoreRunning(double[] state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Length != 4) throw new ArgumentException($"regression: a saved running state has 4 numbers, got {state.Length}");
+        (_lossSum, _absSum, _samples, _elements) = (state[0], state[1], (long)state[2], (long)state[3]);
+    }
+
+    /// <inheritdoc/>
     public (double Loss, double Score)? Validate(Module model)
     {
         if (_validation == null || _validation.Count == 0) return null;

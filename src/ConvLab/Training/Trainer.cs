@@ -90,6 +90,10 @@ public sealed class TrainerOptions
 
     /// <summary>Build batches on a background thread.</summary>
     public bool Prefetch { get; set; } = true;
+
+    /// <summary>Also write the checkpoint after every this many steps inside an epoch (0: only at epoch ends), so a killed run
+    /// loses at most that many steps; resuming from such a checkpoint continues the epoch bit for bit.</summary>
+    public int CheckpointEvery { get; set; }
 }
 
 /// <summary>
@@ -115,6 +119,8 @@ public sealed class Trainer
     private double _bestLoss = double.PositiveInfinity;
     private int _badEpochs;
     private readonly StorageRecycler _recycler = new();
+    private double[]? _running;
+    private double _epochSeconds;
 
     /// <summary>Creates a classification trainer (a <see cref="ClassificationObjective"/>) for a model with <paramref name="numClasses"/> outputs.</summary>
     public Trainer(Module model, Optimizer optimizer, LrScheduler? scheduler, IDataset train, IDataset? validation, int numClasses, TrainerOptions options)
@@ -134,6 +140,8 @@ public sealed class Trainer
         if (objective.StepsPerEpoch <= 0) throw new ArgumentException("trainer: the training set is empty");
         if (options.CheckpointMeta?.Keys.FirstOrDefault(k => k.StartsWith(Meta, StringComparison.Ordinal)) is { } bad)
             throw new ArgumentException($"trainer: checkpoint metadata key '{bad}' uses the reserved prefix '{Meta}'");
+        if (options.CheckpointEvery > 0 && objective.SaveRunning() == null)
+            throw new ArgumentException($"trainer: CheckpointEvery needs an objective that can save its running metrics ({objective.GetType().Name} cannot)");
         (_model, _optimizer, _scheduler, _objective, _options) = (model, optimizer, scheduler, objective, options);
     }
 
@@ -150,6 +158,7 @@ public sealed class Trainer
         ArgumentNullException.ThrowIfNull(options);
         if (options.Epochs < 0 || options.BatchSize <= 0 || options.Patience < 0)
             throw new ArgumentException($"trainer: expected epochs >= 0, batch size > 0 and patience >= 0, got {options.Epochs}, {options.BatchSize}, {options.Patience}");
+        if (options.CheckpointEvery < 0) throw new ArgumentException($"trainer: CheckpointEvery must be >= 0 steps, got {options.CheckpointEvery}");
     }
 
     /// <summary>Number of classes (classification trainers; 0 for a trainer built from an objective).</summary>
@@ -160,6 +169,10 @@ public sealed class Trainer
 
     /// <summary>Epochs completed so far (restored by <see cref="LoadCheckpoint(string)"/>).</summary>
     public int EpochsDone { get; private set; }
+
+    /// <summary>Steps of epoch <see cref="EpochsDone"/> + 1 in the last checkpoint written or loaded inside that epoch
+    /// (<see cref="TrainerOptions.CheckpointEvery"/>); 0 at epoch boundaries. <see cref="Fit"/> continues after them.</summary>
+    public int StepsDone { get; private set; }
 
     /// <summary>One record per completed epoch.</summary>
     public IReadOnlyList<EpochRecord> History => _history;
@@ -191,11 +204,15 @@ public sealed class Trainer
             progress?.EpochStarted(epoch, _options.Epochs, steps);
             _model.Train();
             _objective.BeginEpoch();
+            // A mid-epoch checkpoint: the epoch's running metrics come back and its first StepsDone batches are skipped
+            // (the batches are a pure function of the epoch, so the rest are the ones the killed run would have seen).
+            int first = StepsDone;
+            if (first > 0) _objective.RestoreRunning(_running!);
             double lr = _optimizer.ParamGroups[0].LearningRate;
             var clock = Stopwatch.StartNew();
-            int step = 0, warmup = Math.Min(5, steps - 1);
+            int step = first, warmup = Math.Min(first + 5, steps - 1);
             long allocStart = 0;
-            foreach (var batch in _objective.Batches(EpochsDone))
+            foreach (var batch in first > 0 ? _objective.Batches(EpochsDone).Skip(first) : _objective.Batches(EpochsDone))
             {
                 cancellation.ThrowIfCancellationRequested();
                 step++;
@@ -219,9 +236,15 @@ public sealed class Trainer
                 }
                 finally { _recycler.End(_model); }
                 var run = _objective.Running;
-                progress?.StepCompleted(new StepProgress(epoch, _options.Epochs, step, steps, run.Loss, run.Score, run.Samples / clock.Elapsed.TotalSeconds));
+                progress?.StepCompleted(new StepProgress(epoch, _options.Epochs, step, steps, run.Loss, run.Score, run.Samples / (_epochSeconds + clock.Elapsed.TotalSeconds)));
+                if (_options.CheckpointPath != null && _options.CheckpointEvery > 0 && step % _options.CheckpointEvery == 0 && step < steps)
+                {
+                    (StepsDone, _running) = (step, _objective.SaveRunning());
+                    WriteCheckpoint(_options.CheckpointPath, _epochSeconds + clock.Elapsed.TotalSeconds);
+                }
             }
-            double seconds = clock.Elapsed.TotalSeconds;
+            double seconds = _epochSeconds + clock.Elapsed.TotalSeconds;
+            (StepsDone, _running, _epochSeconds) = (0, null, 0);
             if (!measured && steps > warmup)
             {
                 BytesAllocatedPerStep = (double)(GC.GetTotalAllocatedBytes(true) - allocStart) / (steps - warmup);
@@ -331,9 +354,12 @@ public sealed class Trainer
     /// <c>scheduler.*</c> and <c>best.*</c> (early-stopping weights), plus metadata <c>trainer.*</c> (epoch, history,
     /// RNG state, early-stopping counters) and <see cref="TrainerOptions.CheckpointMeta"/>.
     /// </summary>
-    public void SaveCheckpoint(string path)
+    public void SaveCheckpoint(string path) => WriteCheckpoint(path, _epochSeconds);
+
+    private void WriteCheckpoint(string path, double epochSeconds)
     {
         var tensors = new Dictionary<string, Tensor>();
+        if (StepsDone > 0) tensors[Meta + "running"] = Tensor.FromArray(_running!, _running!.Length);
         foreach (var (k, v) in _model.StateDict()) tensors["model." + k] = v;
         foreach (var (k, v) in _optimizer.StateDict()) tensors["optimizer." + k] = v;
         if (_scheduler != null) foreach (var (k, v) in _scheduler.StateDict()) tensors["scheduler." + k] = v;
@@ -349,6 +375,11 @@ public sealed class Trainer
             [Meta + "stopped_early"] = StoppedEarly ? "1" : "0",
             [Meta + "bytes_per_step"] = BytesAllocatedPerStep.ToString("R", CultureInfo.InvariantCulture),
         };
+        if (StepsDone > 0)
+        {
+            meta[Meta + "step"] = StepsDone.ToString(CultureInfo.InvariantCulture);
+            meta[Meta + "epoch_seconds"] = epochSeconds.ToString("R", CultureInfo.InvariantCulture);
+        }
         Checkpoint.Save(path, tensors, meta);
     }
 
@@ -383,11 +414,30 @@ public sealed class Trainer
             BytesAllocatedPerStep = double.Parse(Get("bytes_per_step"), CultureInfo.InvariantCulture);
             _history.Clear();
             _history.AddRange(history);
+            LoadStepState(checkpoint, file);
         }
         catch (Exception e) when (e is ArgumentException or FormatException or JsonException or OverflowException)
         {
             throw new InvalidDataException($"{file}: not a checkpoint of this model/optimizer: {e.Message}", e);
         }
+    }
+
+    // A checkpoint written inside an epoch: the steps done, the epoch's running metrics and its wall time so far.
+    private void LoadStepState(Checkpoint checkpoint, string file)
+    {
+        (StepsDone, _running, _epochSeconds) = (0, null, 0);
+        if (!checkpoint.Meta.TryGetValue(Meta + "step", out var text)) return;
+        int step = int.Parse(text, CultureInfo.InvariantCulture);
+        if (step <= 0 || step >= _objective.StepsPerEpoch)
+            throw new InvalidDataException($"{file}: checkpoint was written after step {step} of an epoch, but an epoch here has {_objective.StepsPerEpoch} steps");
+        if (!checkpoint.Tensors.TryGetValue(Meta + "running", out var running) || running.DType != DType.Float64 || running.Rank != 1)
+            throw new InvalidDataException($"{file}: checkpoint written inside an epoch has no float64 '{Meta}running' tensor");
+        _running = running.Read<double>().ToArray();
+        // Checked now, not at the first step: a state this objective cannot take is the checkpoint's fault.
+        _objective.BeginEpoch();
+        _objective.RestoreRunning(_running);
+        _epochSeconds = checkpoint.Meta.TryGetValue(Meta + "epoch_seconds", out var sec) ? double.Parse(sec, CultureInfo.InvariantCulture) : 0;
+        StepsDone = step;
     }
 
     private static Dictionary<string, Tensor> Section(Checkpoint c, string prefix) =>

@@ -33,6 +33,14 @@ public interface ITrainingObjective
 
     /// <summary>Validation of <paramref name="model"/> as it stands (loss and score), or null when there is no validation set.</summary>
     (double Loss, double Score)? Validate(Module model);
+
+    /// <summary>The running training metrics of the epoch as numbers (sums and counts), for a checkpoint written inside an
+    /// epoch; null when this objective cannot save them (the Trainer then refuses <see cref="TrainerOptions.CheckpointEvery"/>).</summary>
+    double[]? SaveRunning() => null;
+
+    /// <summary>Puts back running metrics saved by <see cref="SaveRunning"/> (after <see cref="BeginEpoch"/>); a state of the
+    /// wrong length is an <see cref="ArgumentException"/>.</summary>
+    void RestoreRunning(double[] state) => throw new NotSupportedException($"{GetType().Name} cannot restore running metrics");
 }
 
 /// <summary>
@@ -95,6 +103,12 @@ public sealed class ClassificationObjective : ITrainingObjective
 
     /// <inheritdoc/>
     public (double Loss, double Score, long Samples) Running => (_metrics.Loss, _metrics.Top1, _metrics.Count);
+
+    /// <inheritdoc/>
+    public double[] SaveRunning() => _metrics.SaveState();
+
+    /// <inheritdoc/>
+    public void RestoreRunning(double[] state) => _metrics.RestoreState(state);
 
     /// <inheritdoc/>
     public (double Loss, double Score)? Validate(Module model)

@@ -197,6 +197,17 @@ public sealed class DetectionObjective : ITrainingObjective
     public (double Loss, double Score, long Samples) Running =>
         (_samples == 0 ? double.NaN : _lossSum / _samples, _positives == 0 ? double.NaN : (double)_recalled / _positives, _samples);
 
+    /// <inheritdoc/>
+    public double[] SaveRunning() => [_lossSum, _samples, _positives, _recalled];
+
+    /// <inheritdoc/>
+    public void RestoreRunning(double[] state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Length != 4) throw new ArgumentException($"detection: a saved running state has 4 numbers, got {state.Length}");
+        (_lossSum, _samples, _positives, _recalled) = (state[0], (long)state[1], (long)state[2], (long)state[3]);
+    }
+
     /// <summary>Mean loss per image of <paramref name="model"/> (evaluation mode, no gradients) on <paramref name="data"/> at <see cref="DetectionObjectiveOptions.EvalSize"/>.</summary>
     public double EvaluateLoss(Module model, IDetectionDataset data)
     {
