@@ -35,9 +35,11 @@ public static class Engine
     /// <summary>
     /// Backward that also returns d root / d t for each non-leaf tensor of <paramref name="capture"/>: the gradient that
     /// reaches the node producing it (null when none does). Explanation methods read a layer's gradient this way,
-    /// from the graph itself, without hooks on modules.
+    /// from the graph itself, without hooks on modules. With <paramref name="captureOnly"/> the walk ends once every
+    /// captured gradient is complete, as <c>torch.autograd.grad(root, inputs=capture)</c> computes only what it returns:
+    /// nodes below the captured tensors run no backward and leaves get no gradient.
     /// </summary>
-    internal static Tensor?[] Backward(Tensor root, Tensor? gradient, bool retainGraph, IReadOnlyList<Tensor>? capture)
+    internal static Tensor?[] Backward(Tensor root, Tensor? gradient, bool retainGraph, IReadOnlyList<Tensor>? capture, bool captureOnly = false)
     {
         var captured = new Tensor?[capture?.Count ?? 0];
         if (!root.RequiresGrad)
@@ -94,15 +96,18 @@ public static class Engine
         // are candidates, so nothing of the forward or the caller's is ever touched.
         var recycle = retainGraph ? null : new BackwardRecycling(StorageRecycler.Mark());
         recycle?.Pending(gradient, +1);
+        int pendingCaptures = captured.Length;
         for (int k = order.Count - 1; k >= 0; k--)
         {
+            // In topological order every gradient reaching a captured node is summed before that node comes up.
+            if (captureOnly && pendingCaptures == 0) break;
             var node = order[k];
             if (!grads.Remove(node, out var g)) continue;
             recycle?.Pending(g, -1);
             if (capture != null)
                 for (int c = 0; c < capture.Count; c++)
                     // A copy: the same tensor may be handed on to a leaf and become its (later accumulated) Grad.
-                    if (ReferenceEquals(capture[c].GradFn, node)) captured[c] = g.ContiguousCopy();
+                    if (ReferenceEquals(capture[c].GradFn, node) && captured[c] == null) { captured[c] = g.ContiguousCopy(); pendingCaptures--; }
             if (node.Released)
                 throw new InvalidOperationException($"backward: trying to backward through the graph a second time ({node.Name} has freed its saved tensors); pass retainGraph: true to the first Backward call");
             int applyMark = StorageRecycler.Mark();

@@ -353,7 +353,7 @@ public static class Attributions
             if (!scores.RequiresGrad) throw new ArgumentException($"{op}: the target does not depend on the input");
             Tensor?[] captured;
             using (guided ? GuidedRelu.Enter() : null)
-                captured = Engine.Backward(scores.Sum(), null, false, act is { GradFn: not null } ? [act] : null);
+                captured = Engine.Backward(scores.Sum(), null, false, act is { GradFn: not null } ? [act] : null, captureOnly: !needInput && act is { GradFn: not null });
             Tensor? actGrad = null;
             if (act != null)
                 actGrad = act.GradFn == null ? (ReferenceEquals(act, leaf) ? leaf.Grad : null) : captured[0];
