@@ -56,24 +56,30 @@ public class PoolFastPathTests
         finally { Pool.ForceGeneralPath = saved; }
     }
 
+    /// <summary>Values, indices and gradients of the fast path equal the generic loop's bit for bit.</summary>
+    private static void AssertFastMatchesGeneric(Case c)
+    {
+        var x = Input(c);
+        var yShape = F.MaxPool2d(x, [c.Kh, c.Kw], [c.Sh, c.Sw], [c.Ph, c.Pw], ceilMode: c.Ceil).Shape.ToArray();
+        var gy = Tensor.Randn(yShape, new Generator(c.Seed), dtype: x.DType);
+        foreach (bool withIndices in new[] { false, true })
+        {
+            var fast = Run(c, x, gy, true, withIndices);
+            var slow = Run(c, x, gy, false, withIndices);
+            // Bitwise: NaN must land where the generic loop puts it and sums accumulate in the same order.
+            Assert.Equal(slow.Y.Select(BitConverter.DoubleToInt64Bits), fast.Y.Select(BitConverter.DoubleToInt64Bits));
+            Assert.Equal(slow.Idx, fast.Idx);
+            Assert.Equal(slow.Gx.Select(BitConverter.DoubleToInt64Bits), fast.Gx.Select(BitConverter.DoubleToInt64Bits));
+        }
+    }
+
     [Fact]
     public void FastPathMatchesGenericLoop()
     {
         int plainHits = 0;
         CaseGen().Sample(c =>
         {
-            var x = Input(c);
-            var yShape = F.MaxPool2d(x, [c.Kh, c.Kw], [c.Sh, c.Sw], ceilMode: c.Ceil).Shape.ToArray();
-            var gy = Tensor.Randn(yShape, new Generator(c.Seed), dtype: x.DType);
-            foreach (bool withIndices in new[] { false, true })
-            {
-                var fast = Run(c, x, gy, true, withIndices);
-                var slow = Run(c, x, gy, false, withIndices);
-                // Bitwise: NaN must land where the generic loop puts it and sums accumulate in the same order.
-                Assert.Equal(slow.Y.Select(BitConverter.DoubleToInt64Bits), fast.Y.Select(BitConverter.DoubleToInt64Bits));
-                Assert.Equal(slow.Idx, fast.Idx);
-                Assert.Equal(slow.Gx.Select(BitConverter.DoubleToInt64Bits), fast.Gx.Select(BitConverter.DoubleToInt64Bits));
-            }
+            AssertFastMatchesGeneric(c);
             if (!c.Ceil || ((c.H - c.Kh) % c.Sh == 0 && (c.W - c.Kw) % c.Sw == 0)) plainHits++;
         }, iter: 150);
         Assert.True(plainHits > 20, $"only {plainHits} cases took the plain path");
@@ -87,17 +93,7 @@ public class PoolFastPathTests
         {
             if (c.Ph + c.Pw > 0 && new MaxPool2d([c.Kh, c.Kw], [c.Sh, c.Sw], [c.Ph, c.Pw], ceilMode: c.Ceil).Forward(Tensor.Ones([1, 1, c.H, c.W]).RequiresGrad_()).GradFn is MaxPool2dTapsBackward)
                 Interlocked.Increment(ref paddedHits);
-            var x = Input(c);
-            var yShape = F.MaxPool2d(x, [c.Kh, c.Kw], [c.Sh, c.Sw], [c.Ph, c.Pw], ceilMode: c.Ceil).Shape.ToArray();
-            var gy = Tensor.Randn(yShape, new Generator(c.Seed), dtype: x.DType);
-            foreach (bool withIndices in new[] { false, true })
-            {
-                var fast = Run(c, x, gy, true, withIndices);
-                var slow = Run(c, x, gy, false, withIndices);
-                Assert.Equal(slow.Y.Select(BitConverter.DoubleToInt64Bits), fast.Y.Select(BitConverter.DoubleToInt64Bits));
-                Assert.Equal(slow.Idx, fast.Idx);
-                Assert.Equal(slow.Gx.Select(BitConverter.DoubleToInt64Bits), fast.Gx.Select(BitConverter.DoubleToInt64Bits));
-            }
+            AssertFastMatchesGeneric(c);
         }, iter: 150);
         Assert.True(paddedHits > 20, $"only {paddedHits} padded cases took the padded plain route");
     }
