@@ -156,7 +156,7 @@ internal static class DetectCommand
             var saved = checkpoint.Meta.TryGetValue(ConfigKey, out var json) ? JsonSerializer.Deserialize<DetectConfig>(json) : null;
             if (saved == null) throw new InvalidDataException($"detect train: --resume: {Path.GetFileName(checkpointPath)}: not a checkpoint of convlab detect train (no '{ConfigKey}')");
             var (total, tMax, note) = ResumeSchedule.Plan("detect train", saved.Epochs, saved.ScheduleEpochs, epochsOverride, cosine: true);
-            config = saved with { Epochs = total, ScheduleEpochs = tMax };
+            config = saved with { Epochs = total, ScheduleEpochs = tMax == total ? null : tMax }; // null when equal: a resumed run's config stays the uninterrupted one's
             if (note != null) console.MarkupLineInterpolated($"{note}");
             outDir ??= Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
         }

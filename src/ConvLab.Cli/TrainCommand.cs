@@ -117,7 +117,7 @@ internal static class TrainCommand
                 var saved = checkpoint.Meta.TryGetValue(ConfigKey, out var json) ? JsonSerializer.Deserialize<TrainConfig>(json) : null;
                 if (saved == null) throw new InvalidDataException($"train: --resume: {Path.GetFileName(checkpointPath)}: not a checkpoint of convlab train (no '{ConfigKey}')");
                 var (total, tMax, note) = ResumeSchedule.Plan("train", saved.Epochs, saved.ScheduleEpochs, epochsOverride, saved.Schedule == "cosine");
-                config = saved with { Epochs = total, ScheduleEpochs = tMax };
+                config = saved with { Epochs = total, ScheduleEpochs = tMax == total ? null : tMax }; // null when equal: a resumed run's config stays the uninterrupted one's
                 if (note != null) console.MarkupLineInterpolated($"{note}");
                 outDir ??= Path.GetDirectoryName(Path.GetFullPath(checkpointPath));
                 if (checkpointEveryOverride is int every) config = config with { CheckpointEvery = every };
